@@ -1,0 +1,41 @@
+# Every target that runs code installs the project first when .venv is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SCALE ?= full
+PAPERS := $(notdir $(patsubst %/,%,$(dir $(wildcard papers/*/claims.yaml))))
+
+.PHONY: install test test-all lint smoke bench report reproduce-all $(addprefix reproduce-,$(PAPERS))
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev,baselines]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q --runslow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check common papers scripts tests
+
+smoke: $(STAMP)
+	$(PY) -m pytest -q tests/test_smoke.py
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+report: $(STAMP)
+	$(PY) scripts/report.py
+
+reproduce-%: $(STAMP)
+	$(PY) scripts/reproduce.py paper=$* scale=$(SCALE) $(ARGS)
+
+reproduce-all: $(STAMP)
+	@set -e; for p in $(PAPERS); do $(PY) scripts/reproduce.py paper=$$p scale=$(SCALE) $(ARGS); done

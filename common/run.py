@@ -1,0 +1,189 @@
+"""The run loop every paper shares: compose a config, check it, train, test, save metrics."""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from common import CONFIG_DIR
+from common.errors import ConfigError, DataError
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+
+# Config keys (matched by their last name anywhere in the tree) and the rule their values obey.
+_POSITIVE_KEYS = {"lr", "batch_size", "max_epochs", "window_seconds", "sampling_rate"}
+_NON_NEGATIVE_KEYS = {"weight_decay", "num_workers", "momentum", "dropout"}
+
+
+def compose(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """Compose a root config (train/evaluate/reproduce) as the command line would."""
+    if GlobalHydra.instance().is_initialized():
+        return hydra.compose(config_name=config_name, overrides=list(overrides))
+    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra.compose(config_name=config_name, overrides=list(overrides))
+
+
+def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{prefix}{key}.")
+            yield f"{prefix}{key}", str(key), value
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{prefix}{index}.")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Reject values no run can use, naming the key: a negative learning rate, zero epochs..."""
+    for path, key, value in _walk(OmegaConf.to_container(cfg, resolve=False)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if key in _POSITIVE_KEYS and not (value > 0 or (key == "max_epochs" and value == -1)):
+            raise ConfigError(f"{path} must be > 0, got {value}")
+        if key in _NON_NEGATIVE_KEYS and value < 0:
+            raise ConfigError(f"{path} must be >= 0, got {value}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{path} must be a finite number, got {value}")
+
+
+def _resolve_output_dir(cfg: DictConfig) -> Path:
+    if cfg.paths.get("output_dir") is None:
+        if not HydraConfig.initialized():
+            raise ConfigError("paths.output_dir is not set and no Hydra run dir is active")
+        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return output_dir
+
+
+def _comparable(cfg: DictConfig) -> dict:
+    """The parts of a config that decide what a checkpoint means (not where files go)."""
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for key in ("paths", "logger", "resume", "ckpt_path", "test", "task_name"):
+        plain.pop(key, None)
+    trainer = plain.get("trainer", {})
+    for key in ("max_epochs", "enable_progress_bar", "log_every_n_steps"):
+        trainer.pop(key, None)
+    return plain
+
+
+def _find_resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path)
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
+        return path
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if not (cfg.get("resume", True) and last.is_file()):
+        return None
+    saved_config = output_dir / CONFIG_FILE
+    if saved_config.is_file():
+        previous = _comparable(OmegaConf.load(saved_config))
+        if previous != _comparable(cfg):
+            raise ConfigError(
+                f"{output_dir} holds a checkpoint of a run with a different config; "
+                "resume it with the same overrides, or choose another output dir "
+                "(hydra.run.dir=... / paths.output_dir=...), or pass resume=false"
+            )
+    return last
+
+
+def _instantiate(node: DictConfig, what: str, **kwargs):
+    try:
+        return instantiate(node, **kwargs)
+    except hydra.errors.InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, ConfigError | DataError):
+            raise cause from None
+        raise ConfigError(f"could not build `{what}` from the config: {err}") from err
+
+
+def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list) -> pl.Trainer:
+    logger = _instantiate(cfg.logger, "logger") if cfg.get("logger") else False
+    return _instantiate(
+        cfg.trainer, "trainer", callbacks=callbacks, logger=logger, default_root_dir=str(output_dir)
+    )
+
+
+def _scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    return {
+        key: float(value.item() if isinstance(value, torch.Tensor) else value)
+        for key, value in trainer.callback_metrics.items()
+    }
+
+
+def write_metrics(metrics: dict[str, float], output_dir: Path) -> Path:
+    path = Path(output_dir) / METRICS_FILE
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit `cfg.model` on `cfg.data`, resume if a checkpoint is there, test, save metrics.json."""
+    validate_config(cfg)
+    output_dir = _resolve_output_dir(cfg)
+    resume_from = _find_resume_checkpoint(cfg, output_dir)
+    OmegaConf.save(cfg, output_dir / CONFIG_FILE)
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = _instantiate(cfg.data, "data")
+    model = _instantiate(cfg.model, "model")
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints", save_last=True, save_top_k=0, save_on_train_epoch_end=True
+    )
+    trainer = build_trainer(cfg, output_dir, callbacks=[checkpoint])
+    if resume_from is not None:
+        print(f"Resuming from {resume_from}")
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    metrics = _scalar_metrics(trainer)
+    if cfg.get("test", True):
+        trainer.test(model, datamodule=datamodule, verbose=False)
+        metrics.update(_scalar_metrics(trainer))
+    if trainer.is_global_zero:
+        write_metrics(metrics, output_dir)
+    return metrics
+
+
+def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DataError(f"{path} is not a readable checkpoint: {err}") from err
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise DataError(f"{path} holds no state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise DataError(f"{path} does not fit this model (check the experiment): {err}") from err
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test a checkpoint on the experiment's test data and save metrics.json."""
+    validate_config(cfg)
+    output_dir = _resolve_output_dir(cfg)
+    OmegaConf.save(cfg, output_dir / CONFIG_FILE)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = _instantiate(cfg.data, "data")
+    model = _instantiate(cfg.model, "model")
+    load_weights(model, cfg.ckpt_path)
+    trainer = build_trainer(cfg, output_dir, callbacks=[])
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = _scalar_metrics(trainer)
+    write_metrics(metrics, output_dir)
+    return metrics

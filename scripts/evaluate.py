@@ -1,0 +1,17 @@
+"""python scripts/evaluate.py experiment=<paper>/<exp> ckpt_path=PATH [key=value ...]"""
+import _entry
+import hydra
+
+from common import CONFIG_DIR, run
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="evaluate", version_base="1.3")
+@_entry.exit_cleanly_on_input_errors
+def main(cfg):
+    metrics = run.evaluate(cfg)
+    for key in sorted(metrics):
+        print(f"{key}: {metrics[key]:.6g}")
+
+
+if __name__ == "__main__":
+    main()
