@@ -141,7 +141,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = _instantiate(cfg.data, "data")
     model = _instantiate(cfg.model, "model")
     checkpoint = ModelCheckpoint(
-        dirpath=output_dir / "checkpoints", save_last=True, save_top_k=0, save_on_train_epoch_end=True
+        dirpath=output_dir / "checkpoints", save_last=True, save_top_k=1, save_on_train_epoch_end=True
     )
     trainer = build_trainer(cfg, output_dir, callbacks=[checkpoint])
     if resume_from is not None:

@@ -36,6 +36,8 @@ class EcgRecord:
     spans: list[tuple[int, int] | None]  # per lead: first and last annotated sample
 
     def labels(self, lead: int) -> np.ndarray:
+        if self.spans[lead] is None:  # an unannotated lead teaches nothing
+            return np.full(self.signal.shape[1], IGNORE, dtype=np.int64)
         return labels_from_waves(self.waves[lead], self.signal.shape[1], self.spans[lead])
 
 
@@ -349,6 +351,9 @@ class EcgDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.augmentation = dict(augmentation or {})
+        for key, value in self.augmentation.items():
+            if key != "amplitude_scale" and value < 0:
+                raise ConfigError(f"data.augmentation.{key} must be >= 0, got {value}")
         self.synthetic = dict(synthetic or {})
         self.seed = seed
         self.train_records: list[EcgRecord] = []

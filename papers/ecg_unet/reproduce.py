@@ -1,0 +1,73 @@
+"""ecg_unet's part of `scripts/reproduce.py`: train, score against NeuroKit2, draw a strip."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from common.reproduce import PaperResults, train_experiment
+from common.run import CONFIG_FILE, load_weights
+from papers.ecg_unet.baseline import score_neurokit
+from papers.ecg_unet.delineation import WAVES
+from papers.ecg_unet.plots import plot_strip
+
+EXPERIMENTS = {"tiny": "ecg_unet/tiny", "full": "ecg_unet/ludb"}
+STAT_NAMES = (("se", "Se"), ("ppv", "PPV"), ("f1", "F1"), ("mean_err_ms", "m (ms)"), ("std_err_ms", "σ (ms)"))
+
+
+def comparison_table(unet: dict[str, float], baseline: dict[str, float]) -> str:
+    lines = [
+        "| boundary | method | " + " | ".join(label for _, label in STAT_NAMES) + " | annotated |",
+        "|---|---|" + "---|" * (len(STAT_NAMES) + 1),
+    ]
+    for name in WAVES.values():
+        for boundary in ("onset", "offset"):
+            key = f"{name}_{boundary}"
+            for method, values, prefix in (("UNet", unet, "test/"), ("NeuroKit2 dwt", baseline, "")):
+                if f"{prefix}{key}_f1" not in values:
+                    continue
+                cells = []
+                for stat, _ in STAT_NAMES:
+                    value = values[f"{prefix}{key}_{stat}"]
+                    cells.append(f"{value:.3f}" if stat in ("se", "ppv", "f1") else f"{value:.1f}")
+                n_true = int(values[f"{prefix}{key}_n_true"])
+                lines.append(f"| {name.upper()} {boundary} | {method} | " + " | ".join(cells) + f" | {n_true} |")
+    return "\n".join(lines)
+
+
+def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
+    if cfg.scale not in EXPERIMENTS:
+        raise ValueError(f"scale must be one of {sorted(EXPERIMENTS)}, got {cfg.scale}")
+    metrics = train_experiment(cfg, EXPERIMENTS[cfg.scale])
+    run_dir = Path(metrics.pop("run_dir"))
+
+    run_cfg = OmegaConf.load(run_dir / CONFIG_FILE)
+    datamodule = instantiate(run_cfg.data)
+    datamodule.setup("test")
+    model = instantiate(run_cfg.model)
+    load_weights(model, run_dir / "checkpoints" / "last.ckpt")
+
+    baseline = score_neurokit(datamodule.test_records, run_cfg.model.tolerance_ms)
+    metrics.update({f"neurokit/{key}": value for key, value in baseline.items()})
+    for key in baseline:
+        if key.endswith("_f1"):
+            metrics[f"unet_minus_neurokit/{key}"] = metrics[f"test/{key}"] - baseline[key]
+
+    record = datamodule.test_records[0]
+    lead = 1 if record.signal.shape[0] > 1 else 0
+    predicted = model.delineate(record.signal, record.sampling_rate)
+    figure = plot_strip(
+        record.signal[lead], record.sampling_rate, record.waves[lead], predicted[lead],
+        f"{record.name}, lead {lead}: annotated (top) and UNet (bottom)", results_dir / "ecg_strip.png",
+    )
+    sections = [
+        "## Per-boundary scores on the test records (150 ms tolerance)",
+        "",
+        f"Test records: {len(datamodule.test_records)}; train: {len(datamodule.train_records)}; "
+        f"run dir: `{run_dir}`",
+        "",
+        comparison_table(metrics, baseline),
+        "",
+    ]
+    return PaperResults(metrics=metrics, figures=[figure], sections=sections)

@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from common import PROJECT_ROOT  # noqa: E402
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+LUDB_EXCERPT = SHARED_DATA / "ludb"
+
+# A few seconds of training on a handful of generated records: enough to exercise every code path.
+QUICK_ECG = [
+    "experiment=ecg_unet/tiny",
+    "data.synthetic.records=12",
+    "data.synthetic.seconds=4.0",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+]
+
+
+@pytest.fixture
+def ludb_excerpt() -> Path:
+    if not (LUDB_EXCERPT / "RECORDS").is_file():
+        pytest.skip(f"real LUDB excerpt not found at {LUDB_EXCERPT}")
+    return LUDB_EXCERPT

@@ -1,0 +1,127 @@
+"""The shared run loop: determinism, resume after a kill, DDP on CPU, wandb offline, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from hydra.errors import MissingConfigException
+
+from common import PROJECT_ROOT, run
+from common.errors import ConfigError, DataError
+from tests.conftest import QUICK_ECG
+
+TRAIN_SCRIPT = str(PROJECT_ROOT / "scripts" / "train.py")
+
+
+def _train(tmp_path, *overrides):
+    return run.train(run.compose("train", [*QUICK_ECG, f"paths.output_dir={tmp_path}", *overrides]))
+
+
+def _script(*args, timeout=300):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, TRAIN_SCRIPT, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=PROJECT_ROOT)
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path):
+    first = _train(tmp_path / "a")
+    second = _train(tmp_path / "b")
+    assert first == pytest.approx(second, rel=0, abs=0, nan_ok=True)
+    saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert saved == pytest.approx(first, nan_ok=True)
+    third = _train(tmp_path / "c", "seed=1")
+    assert third["train/loss"] != first["train/loss"]
+
+
+def test_killed_run_resumes_from_its_checkpoint_with_the_same_metrics(tmp_path):
+    args = [*QUICK_ECG, "trainer.max_epochs=4"]
+    reference = _script(*args, f"paths.output_dir={tmp_path / 'whole'}")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, TRAIN_SCRIPT, *args, f"paths.output_dir={run_dir}"],
+                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "WANDB_MODE": "disabled"})
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, "training ended before it could be killed"
+    time.sleep(0.2)  # let the checkpoint file be written out
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "metrics.json").exists()
+
+    resumed = _script(*args, f"paths.output_dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming from" in resumed.stdout
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again == pytest.approx(whole, rel=1e-6, abs=1e-7, nan_ok=True)
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    _train(tmp_path)
+    with pytest.raises(ConfigError, match="different config"):
+        _train(tmp_path, "model.optimizer.lr=0.01")
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    metrics = _train(tmp_path, "trainer=ddp_sim", "test=false")
+    assert metrics["train/loss"] > 0
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_wandb_logger_offline_writes_a_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    _train(tmp_path, "logger=wandb", "logger.offline=true", "test=false")
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert runs and any(runs[0].glob("*.wandb"))
+
+
+def test_evaluate_reproduces_the_test_metrics_of_training(tmp_path):
+    trained = _train(tmp_path / "train", "logger=csv")
+    cfg = run.compose("evaluate", [*QUICK_ECG, f"paths.output_dir={tmp_path / 'eval'}",
+                                   f"ckpt_path={tmp_path / 'train' / 'checkpoints' / 'last.ckpt'}"])
+    evaluated = run.evaluate(cfg)
+    assert evaluated["test/qrs_onset_f1"] == pytest.approx(trained["test/qrs_onset_f1"])
+    assert evaluated["test/sample_accuracy"] == pytest.approx(trained["test/sample_accuracy"])
+
+
+def test_unknown_group_option_is_named():
+    with pytest.raises(MissingConfigException, match="trainer/tpu_pod"):
+        run.compose("train", [*QUICK_ECG, "trainer=tpu_pod"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.optimizer.lr=-0.1", "model.optimizer.lr must be > 0, got -0.1"),
+        ("data.batch_size=0", "data.batch_size must be > 0, got 0"),
+        ("data.augmentation.noise_mv=-1", "data.augmentation.noise_mv must be >= 0, got -1"),
+        ("trainer.max_epochs=0", "trainer.max_epochs must be > 0, got 0"),
+    ],
+)
+def test_bad_values_fail_fast_with_the_key(tmp_path, override, message):
+    cfg = run.compose("train", [*QUICK_ECG, f"paths.output_dir={tmp_path}", override])
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        run.train(cfg)
+
+
+def test_missing_data_path_is_named(tmp_path):
+    with pytest.raises(DataError, match="no/such/ludb"):
+        run.train(run.compose("train", ["experiment=ecg_unet/ludb", "data.root=/no/such/ludb",
+                                        f"paths.output_dir={tmp_path}", "logger=none"]))
+
+
+def test_script_prints_one_clear_line_for_bad_input(tmp_path):
+    result = _script(*QUICK_ECG, f"paths.output_dir={tmp_path}", "model.optimizer.lr=-1")
+    assert result.returncode == 2
+    assert "error: model.optimizer.lr must be > 0, got -1" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = _script(*QUICK_ECG, "trainer=tpu_pod")
+    assert result.returncode != 0 and "trainer/tpu_pod" in result.stderr
