@@ -44,7 +44,7 @@ class Claim:
             return value >= self.bound
         if self.compare == "at_most":
             return value <= self.bound
-        return abs(value - self.paper_value) <= self.tolerance
+        return abs(value - self.paper_value) <= self.tolerance * (1 + 1e-9)
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,13 @@ def test_script_prints_one_clear_line_for_bad_input(tmp_path):
     assert "Traceback" not in result.stderr
     result = _script(*QUICK_ECG, "trainer=tpu_pod")
     assert result.returncode != 0 and "trainer/tpu_pod" in result.stderr
+
+
+def test_joblib_multirun_trains_each_seed(tmp_path):
+    result = _script("-m", "hydra/launcher=joblib", "seed=0,1", *QUICK_ECG, "trainer.max_epochs=1",
+                     f"paths.log_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = sorted(tmp_path.glob("train/multirun/*/*/metrics.json"))
+    assert len(runs) == 2
+    losses = [json.loads(path.read_text())["train/loss"] for path in runs]
+    assert losses[0] != losses[1]

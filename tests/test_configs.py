@@ -1,0 +1,74 @@
+"""Every config composes; every experiment instantiates and runs one fast_dev_run batch on CPU."""
+import hydra
+import pytest
+from hydra.utils import instantiate
+
+from common import CONFIG_DIR, run
+
+EXPERIMENTS = sorted(
+    str(path.relative_to(CONFIG_DIR / "experiment").with_suffix(""))
+    for path in (CONFIG_DIR / "experiment").rglob("*.yaml")
+)
+
+
+def _experiment_overrides(experiment, request):
+    overrides = [f"experiment={experiment}", "logger=none"]
+    if experiment.endswith("ludb"):
+        overrides.append(f"data.root={request.getfixturevalue('ludb_excerpt')}")
+    return overrides
+
+
+def test_experiments_are_found():
+    assert "ecg_unet/ludb" in EXPERIMENTS and "ecg_unet/tiny" in EXPERIMENTS
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_instantiates(experiment, request, tmp_path):
+    cfg = run.compose("train", [*_experiment_overrides(experiment, request), f"paths.output_dir={tmp_path}"])
+    run.validate_config(cfg)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    assert model.configure_optimizers() is not None
+    datamodule.setup("fit")
+    assert len(datamodule.train_dataloader()) > 0
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_fast_dev_run(experiment, request, tmp_path):
+    cfg = run.compose(
+        "train", [*_experiment_overrides(experiment, request), "debug=fast_dev_run", f"paths.output_dir={tmp_path}"]
+    )
+    metrics = run.train(cfg)
+    assert metrics["train/loss"] > 0
+
+
+@pytest.mark.parametrize("root", ["train", "evaluate", "reproduce"])
+def test_root_configs_compose(root):
+    overrides = {"train": ["experiment=ecg_unet/tiny"], "evaluate": ["experiment=ecg_unet/tiny", "ckpt_path=x"],
+                 "reproduce": ["paper=ecg_unet", "scale=tiny"]}[root]
+    cfg = run.compose(root, overrides)
+    assert cfg.paths.root_dir
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_sim"])
+@pytest.mark.parametrize("logger", ["csv", "wandb", "none"])
+def test_trainer_and_logger_options_compose(trainer, logger):
+    cfg = run.compose("train", ["experiment=ecg_unet/tiny", f"trainer={trainer}", f"logger={logger}"])
+    assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
+    assert (not cfg.logger) == (logger == "none")
+
+
+@pytest.mark.parametrize("debug", ["fast_dev_run", "limit", "overfit"])
+def test_debug_options_compose(debug):
+    assert run.compose("train", ["experiment=ecg_unet/tiny", f"debug={debug}"]).trainer
+
+
+@pytest.mark.parametrize(("launcher", "target"), [
+    ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
+    ("submitit_slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
+])
+def test_sweep_launchers_compose(launcher, target):
+    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra.compose("train", ["experiment=ecg_unet/tiny", f"hydra/launcher={launcher}"],
+                            return_hydra_config=True)
+    assert cfg.hydra.launcher._target_ == target
