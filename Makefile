@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= full
 PAPERS := $(notdir $(patsubst %/,%,$(dir $(wildcard papers/*/claims.yaml))))
 
-.PHONY: install test test-all lint smoke bench report reproduce-all $(addprefix reproduce-,$(PAPERS))
+.PHONY: install test lint smoke bench report reproduce-all $(addprefix reproduce-,$(PAPERS))
 
 install: $(STAMP)
 
@@ -18,9 +18,6 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
-
-test-all: $(STAMP)
-	$(PY) -m pytest -q --runslow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check common papers scripts tests

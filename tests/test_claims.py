@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from common import PROJECT_ROOT
+from common import PROJECT_ROOT, run
 from common.claims import Claim, check_claims, load_claims, verdict_table, write_report
 from common.errors import ConfigError
+from tests.conftest import QUICK_ECG
 
 PAPERS_WITH_CLAIMS = sorted(p.parent.name for p in (PROJECT_ROOT / "papers").glob("*/claims.yaml"))
 
@@ -57,3 +58,11 @@ def test_bad_claims_files_are_named(tmp_path, text, message):
 def test_paper_claims_load_with_both_scales(paper):
     claims = load_claims(PROJECT_ROOT / "papers" / paper / "claims.yaml")
     assert {c.scale for c in claims} == {"tiny", "full"}
+
+
+def test_tiny_claims_fail_on_an_undertrained_network(tmp_path):
+    metrics = run.train(run.compose("train", [*QUICK_ECG, "trainer.max_epochs=1", f"paths.output_dir={tmp_path}"]))
+    tiny = [c for c in load_claims(PROJECT_ROOT / "papers" / "ecg_unet" / "claims.yaml") if c.scale == "tiny"]
+    verdicts = {v.claim.id: v.status for v in check_claims(tiny, metrics, "tiny")}
+    assert verdicts["tiny_p_onset_f1"] == "FAIL" and verdicts["tiny_t_offset_f1"] == "FAIL"
+    assert verdicts["tiny_sample_accuracy"] == "FAIL"

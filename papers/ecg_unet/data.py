@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.data import EpochSeededSampler, cache_dir, download, read_sha256sums, verify_file
 from common.errors import ConfigError, DataError
-from papers.ecg_unet.delineation import IGNORE, P, QRS, T, Wave, labels_from_waves
+from papers.ecg_unet.delineation import IGNORE, QRS, P, T, Wave, labels_from_waves
 
 LUDB_URL = "https://physionet.org/files/ludb/1.0.1/"
 LUDB_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")

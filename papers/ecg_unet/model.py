@@ -15,7 +15,15 @@ from torch import nn
 from common.errors import ConfigError
 from common.lightning import ReproModule
 from papers.ecg_unet.data import MODEL_RATE, resample
-from papers.ecg_unet.delineation import IGNORE, P, QRS, T, DelineationScorer, Wave, waves_from_labels
+from papers.ecg_unet.delineation import (
+    IGNORE,
+    QRS,
+    DelineationScorer,
+    P,
+    T,
+    Wave,
+    waves_from_labels,
+)
 
 N_CLASSES = 4
 

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from papers.ecg_unet.delineation import P, QRS, T, Wave  # noqa: E402
+from papers.ecg_unet.delineation import QRS, P, T, Wave  # noqa: E402
 
 COLOURS = {P: ("tab:blue", "P"), QRS: ("tab:red", "QRS"), T: ("tab:green", "T")}
 

@@ -59,7 +59,7 @@ def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
     predicted = model.delineate(record.signal, record.sampling_rate)
     figure = plot_strip(
         record.signal[lead], record.sampling_rate, record.waves[lead], predicted[lead],
-        f"{record.name}, lead {lead}: annotated (top) and UNet (bottom)", results_dir / "ecg_strip.png",
+        f"record {record.name}, lead #{lead + 1}: annotated (top) and UNet (bottom)", results_dir / "ecg_strip.png",
     )
     sections = [
         "## Per-boundary scores on the test records (150 ms tolerance)",

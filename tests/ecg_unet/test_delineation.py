@@ -4,11 +4,11 @@ import pytest
 from papers.ecg_unet.delineation import (
     IGNORE,
     NONE,
-    P,
     QRS,
-    T,
     BoundaryScore,
     DelineationScorer,
+    P,
+    T,
     Wave,
     boundary_points,
     labels_from_waves,
