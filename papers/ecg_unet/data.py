@@ -203,7 +203,7 @@ def generate_record(
 
     Heart rate, wave widths and amplitudes (and polarity, per lead) are random; noise and
     baseline wander are added on top. Beats cut by the record's ends are left unannotated,
-    as in LUDB.
+    as in LUDB. Waves never overlap, so the labels of every sample are unambiguous.
     """
     fs = sampling_rate
     n = int(round(seconds * fs))
@@ -236,7 +236,8 @@ def generate_record(
                 clean[:, lo : hi + 1] += gains[:, kind - 1, None] * shape[lo - onset : hi - onset + 1]
             if onset >= 0 and offset < n:
                 waves.append(Wave(kind, onset, offset))
-        start += rr * rng.uniform(0.92, 1.08)
+        # The next P starts after this T ends (by >= 40 ms), so no two waves overlap.
+        start = max(start + rr * rng.uniform(0.92, 1.08), t_on + t_len + 40 * ms)
     t = np.arange(n) / fs
     wander = wander_mv * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t + rng.uniform(0, 2 * np.pi))
     signal = clean + wander + rng.normal(0, noise_mv, size=clean.shape)

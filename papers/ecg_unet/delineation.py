@@ -34,8 +34,29 @@ def labels_from_waves(waves: list[Wave], length: int, span: tuple[int, int] | No
     return labels
 
 
-def waves_from_labels(labels: np.ndarray, min_samples: dict[int, int] | None = None) -> list[Wave]:
-    """Runs of one wave class become waves; runs shorter than `min_samples[kind]` are dropped.
+def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    change = np.flatnonzero(np.diff(labels)) + 1
+    return np.concatenate([[0], change]), np.concatenate([change - 1, [len(labels) - 1]])
+
+
+def close_gaps(labels: np.ndarray, max_gap: int) -> np.ndarray:
+    """Fill runs of NONE of at most `max_gap` samples lying between two runs of the same wave."""
+    labels = np.array(labels, copy=True)
+    if max_gap <= 0:
+        return labels
+    starts, ends = _runs(labels)
+    for i in range(1, len(starts) - 1):
+        before, after = labels[starts[i - 1]], labels[starts[i + 1]]
+        if labels[starts[i]] == NONE and before == after and before in WAVES and ends[i] - starts[i] + 1 <= max_gap:
+            labels[starts[i] : ends[i] + 1] = before
+    return labels
+
+
+def waves_from_labels(
+    labels: np.ndarray, min_samples: dict[int, int] | None = None, max_gap: int = 0
+) -> list[Wave]:
+    """Runs of one wave class become waves, after closing gaps of at most `max_gap` samples
+    inside a wave; runs shorter than `min_samples[kind]` are dropped.
 
     Runs touching either end of the signal are dropped too: their true boundary is unseen.
     """
@@ -43,9 +64,8 @@ def waves_from_labels(labels: np.ndarray, min_samples: dict[int, int] | None = N
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
     min_samples = min_samples or {}
-    change = np.flatnonzero(np.diff(labels)) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change - 1, [len(labels) - 1]])
+    labels = close_gaps(labels, max_gap)
+    starts, ends = _runs(labels)
     waves = []
     for start, end in zip(starts, ends, strict=True):
         kind = int(labels[start])

@@ -90,12 +90,14 @@ class EcgSegmenter(ReproModule):
         scheduler=None,
         tolerance_ms: float = 150.0,
         min_wave_ms: float = 20.0,
+        merge_gap_ms: float = 0.0,
     ):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
         self.tolerance_ms = tolerance_ms
         self.min_samples = {kind: max(1, int(round(min_wave_ms * MODEL_RATE / 1000))) for kind in (P, QRS, T)}
+        self.max_gap = int(round(merge_gap_ms * MODEL_RATE / 1000))
         self.scorer: DelineationScorer | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,11 +134,15 @@ class EcgSegmenter(ReproModule):
         for lead in range(predicted.shape[0]):
             if record.spans[lead] is None:
                 continue
-            detected = waves_from_labels(predicted[lead], self.min_samples)
+            detected = self.waves(predicted[lead])
             self.scorer.add(record.waves[lead], detected, record.spans[lead])
 
     def on_test_epoch_end(self):
         self.log_dict(self.scorer.metrics(prefix="test/"), sync_dist=True)
+
+    def waves(self, labels: np.ndarray) -> list[Wave]:
+        """The post-processing: per-sample labels at MODEL_RATE to waves."""
+        return waves_from_labels(labels, self.min_samples, self.max_gap)
 
     @torch.no_grad()
     def delineate(self, signal: np.ndarray, sampling_rate: float) -> list[list[Wave]]:
@@ -156,6 +162,6 @@ class EcgSegmenter(ReproModule):
             return int(round((sample + 0.5) * back - 0.5))
 
         return [
-            [Wave(w.kind, to_input_rate(w.onset), to_input_rate(w.offset)) for w in waves_from_labels(lead, self.min_samples)]
+            [Wave(w.kind, to_input_rate(w.onset), to_input_rate(w.offset)) for w in self.waves(lead)]
             for lead in predicted
         ]

@@ -97,3 +97,14 @@ def test_boundary_points_sorted_per_kind():
     points = boundary_points([Wave(T, 50, 60), Wave(T, 10, 20), Wave(P, 0, 5)])
     assert points["t_onset"].tolist() == [10, 50] and points["t_offset"].tolist() == [20, 60]
     assert points["qrs_onset"].size == 0
+
+
+def test_short_gaps_inside_one_wave_are_closed():
+    labels = np.zeros(100, dtype=int)
+    labels[20:30] = T
+    labels[33:45] = T  # a 3-sample gap splits one T wave in two
+    labels[50:60] = QRS
+    labels[65:70] = P  # different classes: the gap stays
+    assert waves_from_labels(labels, max_gap=3) == [Wave(T, 20, 44), Wave(QRS, 50, 59), Wave(P, 65, 69)]
+    assert waves_from_labels(labels, max_gap=2)[:2] == [Wave(T, 20, 29), Wave(T, 33, 44)]
+    assert waves_from_labels(labels) == waves_from_labels(labels, max_gap=0)
