@@ -156,7 +156,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
+def read_checkpoint(ckpt_path: str | Path) -> dict:
+    """A checkpoint's contents, loaded with weights_only=True; clear errors for bad paths/files."""
     path = Path(ckpt_path)
     if not path.is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist")
@@ -164,13 +165,18 @@ def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise DataError(f"{path} is not a readable checkpoint: {err}") from err
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise DataError(f"{path} holds no state_dict")
+    if not isinstance(checkpoint, dict):
+        raise DataError(f"{path} is not a checkpoint dictionary")
+    return checkpoint
+
+
+def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
+    checkpoint = read_checkpoint(ckpt_path)
+    state = checkpoint.get("state_dict", checkpoint)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise DataError(f"{path} does not fit this model (check the experiment): {err}") from err
+        raise DataError(f"{ckpt_path} does not fit this model (check the experiment): {err}") from err
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

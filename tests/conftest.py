@@ -7,6 +7,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from common import PROJECT_ROOT  # noqa: E402
+from tests.humbug_cnn import excerpt as humbug_excerpt  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 LUDB_EXCERPT = SHARED_DATA / "ludb"
@@ -27,3 +28,17 @@ def ludb_excerpt() -> Path:
     if not (LUDB_EXCERPT / "RECORDS").is_file():
         pytest.skip(f"real LUDB excerpt not found at {LUDB_EXCERPT}")
     return LUDB_EXCERPT
+
+
+@pytest.fixture(scope="session")
+def zooniverse_excerpt(tmp_path_factory) -> Path:
+    if not humbug_excerpt.available():
+        pytest.skip(f"real HumBug files not found in {humbug_excerpt.HUMBUG_SHARED}")
+    return humbug_excerpt.make_zooniverse_excerpt(tmp_path_factory.mktemp("zooniverse"))
+
+
+@pytest.fixture(scope="session")
+def humbugdb_excerpt(tmp_path_factory) -> Path:
+    if not humbug_excerpt.available():
+        pytest.skip(f"real HumBug files not found in {humbug_excerpt.HUMBUG_SHARED}")
+    return humbug_excerpt.make_humbugdb_excerpt(tmp_path_factory.mktemp("humbugdb"))

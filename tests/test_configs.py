@@ -11,10 +11,18 @@ EXPERIMENTS = sorted(
 )
 
 
+# Experiments whose data is real: the fixture (tests/conftest.py) giving a folder of real excerpts.
+REAL_DATA_FIXTURES = {
+    "ecg_unet/ludb": "ludb_excerpt",
+    "humbug_cnn/zooniverse": "zooniverse_excerpt",
+    "humbug_cnn/humbugdb": "humbugdb_excerpt",
+}
+
+
 def _experiment_overrides(experiment, request):
     overrides = [f"experiment={experiment}", "logger=none"]
-    if experiment.endswith("ludb"):
-        overrides.append(f"data.root={request.getfixturevalue('ludb_excerpt')}")
+    if experiment in REAL_DATA_FIXTURES:
+        overrides.append(f"data.root={request.getfixturevalue(REAL_DATA_FIXTURES[experiment])}")
     return overrides
 
 

@@ -1,0 +1,60 @@
+"""Sliding-window inference on recordings of any length, rate and channel count; the CLI."""
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from common.errors import ConfigError
+from papers.humbug_cnn.model import MosquitoDetector
+from papers.humbug_cnn.predict import load_detector, main, predict_file, window_starts
+
+
+def test_window_starts():
+    assert window_starts(8000, 8000, 8000) == [0]
+    assert window_starts(3000, 8000, 4000) == [0]  # shorter than a window: one padded window
+    assert window_starts(20000, 8000, 8000) == [0, 8000, 12000]  # the last one ends at the end
+    assert window_starts(16000, 8000, 4000) == [0, 4000, 8000]
+    assert window_starts(44000, 8000, 4000)[-2:] == [32000, 36000]  # 4.5 s + 1 s = 5.5 s
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = MosquitoDetector(mc_samples=0)
+    model.set_normalisation(-30.0, 15.0)
+    path = tmp_path / "model.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    return path
+
+
+def test_checkpoint_round_trip_and_any_input(checkpoint, tmp_path):
+    model = load_detector(checkpoint)
+    assert model.feature_std.item() == 15.0
+    wav = tmp_path / "long.wav"
+    rng = np.random.default_rng(0)
+    soundfile.write(wav, rng.normal(0, 0.1, (int(5.5 * 22050), 2)).astype(np.float32), 22050)
+    csv_path = tmp_path / "out.csv"
+    prediction = predict_file(wav, model, hop_seconds=0.5, output=csv_path)
+    assert len(prediction.probability) == 10  # starts 0, 0.5, ..., 4.5; the last ends at 5.5 s
+    assert prediction.ends[-1] == pytest.approx(5.5)
+    assert any("mixed down" in n for n in prediction.notes) and any("22050 Hz" in n for n in prediction.notes)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "start_s,end_s,p_mosquito" and len(lines) == 11
+    with pytest.raises(ConfigError, match="window_seconds=2"):
+        predict_file(wav, model, window_seconds=2.0)
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.zeros(1000, dtype=np.float32) + 0.01, 8000)
+    assert "zero-padded" in predict_file(short, model, mc_samples=4, output=tmp_path / "s.csv").notes[-1]
+    assert (tmp_path / "s.csv").read_text().splitlines()[0].endswith("p_std")
+
+
+def test_cli_names_bad_input(checkpoint, tmp_path, capsys):
+    assert main([f"input={tmp_path / 'nothere.wav'}", f"ckpt_path={checkpoint}"]) == 2
+    assert "nothere.wav does not exist" in capsys.readouterr().err
+    assert main([f"input={tmp_path / 'x.wav'}", f"ckpt_path={tmp_path / 'no.ckpt'}"]) == 2
+    assert "no.ckpt does not exist" in capsys.readouterr().err
+    assert main(["input=a.wav", "ckpt=b"]) == 2
+    wav = tmp_path / "ok.wav"
+    soundfile.write(wav, np.zeros(8000, dtype=np.float32), 8000)
+    assert main([f"input={wav}", f"ckpt_path={checkpoint}"]) == 0
+    assert (tmp_path / "ok.mosquito.csv").is_file()
