@@ -10,7 +10,6 @@ from common import PROJECT_ROOT  # noqa: E402
 from tests.humbug_cnn import excerpt as humbug_excerpt  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-LUDB_EXCERPT = SHARED_DATA / "ludb"
 
 # A few seconds of training on a handful of generated records: enough to exercise every code path.
 QUICK_ECG = [
@@ -23,11 +22,26 @@ QUICK_ECG = [
 ]
 
 
+def _shared_excerpt(relative: str, must_hold: str) -> Path:
+    folder = SHARED_DATA / relative
+    if not (folder / must_hold).is_file():
+        pytest.skip(f"real data excerpt not found: {folder / must_hold}")
+    return folder
+
+
 @pytest.fixture
 def ludb_excerpt() -> Path:
-    if not (LUDB_EXCERPT / "RECORDS").is_file():
-        pytest.skip(f"real LUDB excerpt not found at {LUDB_EXCERPT}")
-    return LUDB_EXCERPT
+    return _shared_excerpt("ludb", "RECORDS")
+
+
+@pytest.fixture
+def ihdp_excerpt() -> Path:
+    return _shared_excerpt("ihdp", "ihdp_npci_1.csv")
+
+
+@pytest.fixture
+def cifar10_excerpt() -> Path:
+    return _shared_excerpt("cifar10_small/image_data_format_1", "trainLabels.csv")
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,15 @@ REAL_DATA_FIXTURES = {
     "ecg_unet/ludb": "ludb_excerpt",
     "humbug_cnn/zooniverse": "zooniverse_excerpt",
     "humbug_cnn/humbugdb": "humbugdb_excerpt",
+    "treatment_effects/ihdp": "ihdp_excerpt",
+    "pruning_quantisation/cifar10": "cifar10_excerpt",
 }
+# The CIFAR-10 excerpt is 200 training images with no test set: carve one out.
+EXTRA_OVERRIDES = {"pruning_quantisation/cifar10": ["data.test_fraction=0.2"]}
 
 
 def _experiment_overrides(experiment, request):
-    overrides = [f"experiment={experiment}", "logger=none"]
+    overrides = [f"experiment={experiment}", "logger=none", *EXTRA_OVERRIDES.get(experiment, [])]
     if experiment in REAL_DATA_FIXTURES:
         overrides.append(f"data.root={request.getfixturevalue(REAL_DATA_FIXTURES[experiment])}")
     return overrides

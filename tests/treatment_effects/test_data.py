@@ -1,0 +1,110 @@
+"""IHDP loading on the real excerpt, bad-input errors, the generator and the data module."""
+import numpy as np
+import pytest
+
+from common.errors import ConfigError, DataError
+from papers.treatment_effects.data import (
+    IHDP_COLUMNS,
+    TreatmentEffectDataModule,
+    generate_replication,
+    ihdp_replications,
+    read_ihdp_csv,
+    split_units,
+)
+from tests.conftest import SHARED_DATA
+
+IHDP_EXCERPT = SHARED_DATA / "ihdp"
+
+
+@pytest.fixture
+def ihdp_excerpt():
+    if not (IHDP_EXCERPT / "ihdp_npci_1.csv").is_file():
+        pytest.skip(f"real IHDP excerpt not found at {IHDP_EXCERPT}")
+    return IHDP_EXCERPT
+
+
+def test_reads_real_ihdp(ihdp_excerpt):
+    data = read_ihdp_csv(ihdp_excerpt / "ihdp_npci_1.csv")
+    assert data.x.shape == (747, 25) and set(np.unique(data.t)) == {0, 1}
+    assert data.t.sum() == 139  # 18.6 % treated, as in NPCI setting A
+    assert 3.5 < data.effects.mean() < 4.5
+    assert ihdp_replications(ihdp_excerpt) == [1, 2, 3, 4, 5]
+
+
+def _write(path, rows, header=None):
+    lines = ([",".join(header)] if header else []) + [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rows(n=6):
+    rng = np.random.default_rng(0)
+    return [[i % 2, *rng.normal(size=4).round(3), *rng.normal(size=25).round(3)] for i in range(n)]
+
+
+def test_missing_column_is_named(tmp_path):
+    short = _write(tmp_path / "ihdp_npci_1.csv", [row[:-1] for row in _rows()])
+    with pytest.raises(DataError, match=r"ihdp_npci_1\.csv.*missing column\(s\) x25"):
+        read_ihdp_csv(short)
+    header = [c for c in IHDP_COLUMNS if c != "mu1"]
+    named = _write(tmp_path / "with_header.csv", [row[:4] + row[5:] for row in _rows()], header=header)
+    with pytest.raises(DataError, match=r"with_header\.csv: missing column\(s\) mu1"):
+        read_ihdp_csv(named)
+
+
+def test_non_binary_treatment_is_named(tmp_path):
+    rows = _rows()
+    rows[2][0] = 2
+    with pytest.raises(DataError, match=r"ihdp_npci_7\.csv: column treatment must be binary"):
+        read_ihdp_csv(_write(tmp_path / "ihdp_npci_7.csv", rows))
+
+
+def test_non_numeric_cell_is_named(tmp_path):
+    rows = _rows()
+    rows[1][3] = "abc"
+    with pytest.raises(DataError, match="line 2, column mu0"):
+        read_ihdp_csv(_write(tmp_path / "bad.csv", rows))
+
+
+def test_header_in_any_order_is_read(tmp_path):
+    rows = _rows()
+    header = list(IHDP_COLUMNS)
+    order = list(reversed(range(len(header))))
+    path = _write(tmp_path / "reordered.csv", [[row[i] for i in order] for row in rows], [header[i] for i in order])
+    assert np.allclose(read_ihdp_csv(path).mu0, [row[3] for row in rows])
+
+
+def test_missing_replication_lists_what_is_there(tmp_path, ihdp_excerpt):
+    datamodule = TreatmentEffectDataModule(root=str(ihdp_excerpt), replication=9)
+    with pytest.raises(DataError, match=r"ihdp_npci_9\.csv does not exist.*ihdp_npci_1\.csv"):
+        datamodule.setup()
+
+
+def test_generator_is_seeded_and_overlap_is_tunable():
+    a, b = generate_replication(3), generate_replication(3)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+    randomised = generate_replication(0, units=4000, selection=0.0)
+    selected = generate_replication(0, units=4000, selection=3.0)
+    gap = lambda d: abs(d.x[d.t == 1, 0].mean() - d.x[d.t == 0, 0].mean())  # noqa: E731
+    assert gap(randomised) < 0.1 < 0.8 < gap(selected)
+    factual = np.where(a.t == 1, a.mu1, a.mu0)
+    assert 0.3 < np.std(a.y - factual) < 0.7  # noise 0.5 around the known outcome
+    with pytest.raises(ConfigError):
+        generate_replication(0, selection=-1)
+
+
+def test_split_and_datamodule_batch():
+    mask = split_units(100, 0.2, seed=1)
+    assert mask.sum() == 80 and np.array_equal(mask, split_units(100, 0.2, seed=1))
+    with pytest.raises(ConfigError, match="test_fraction"):
+        split_units(100, 1.5, seed=0)
+    datamodule = TreatmentEffectDataModule(source="synthetic", test_fraction=0.25, steps_per_epoch=3,
+                                           synthetic={"units": 80})
+    datamodule.setup()
+    batch = datamodule.batch
+    assert batch["x"].shape == (80, 5) and int(batch["train_mask"].sum()) == 60
+    y_train = batch["y"][batch["train_mask"]]
+    assert abs(float(y_train.mean())) < 1e-5 and abs(float(y_train.std(unbiased=False)) - 1) < 1e-4
+    assert len(datamodule.train_dataloader()) == 3 and len(datamodule.test_dataloader()) == 1
+    with pytest.raises(ConfigError, match="data.source"):
+        TreatmentEffectDataModule(source="twins")

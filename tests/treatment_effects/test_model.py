@@ -1,0 +1,85 @@
+"""DKLITE: losses, training lowers sqrt(PEHE), an untrained model fails the tiny claims, determinism."""
+import pytest
+import torch
+
+from common.claims import claims_path, load_claims
+from common.errors import ConfigError, DataError
+from papers.treatment_effects.data import TreatmentEffectDataModule
+from papers.treatment_effects.metrics import effect_errors
+from papers.treatment_effects.model import Dklite
+
+
+def _batch(replication=1, units=400, selection=1.0):
+    datamodule = TreatmentEffectDataModule(source="synthetic", test_fraction=0.2, replication=replication,
+                                           synthetic={"units": units, "selection": selection})
+    datamodule.setup()
+    return datamodule.batch
+
+
+def _model(**kwargs):
+    torch.manual_seed(0)
+    return Dklite(optimizer=torch.optim.Adam, input_dim=5, hidden_dim=32, feature_dim=16, **kwargs)
+
+
+def _train(model, batch, steps):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model.losses(batch)["loss"].backward()
+        optimizer.step()
+    return model
+
+
+def _out_of_sample(model, batch):
+    mu0, mu1 = model.potential_outcomes(batch)
+    test = ~batch["train_mask"]
+    return effect_errors(mu0[test], mu1[test], batch["mu0"][test], batch["mu1"][test], "")
+
+
+def test_losses_are_finite_and_reach_every_part():
+    model, batch = _model(), _batch(units=120)
+    losses = model.losses(batch)
+    assert set(losses) == {"loss", "nll", "overlap_variance", "reconstruction"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert 0 <= losses["overlap_variance"] <= 2  # two means of variances relative to the prior
+    losses["loss"].backward()
+    for part in (model.encoder, model.decoder, model.gps):
+        assert all(p.grad is not None for p in part.parameters())
+
+
+def test_variance_weight_zero_removes_the_term_only():
+    batch = _batch(units=120)
+    with_term, without = _model(variance_weight=2.0).losses(batch), _model(variance_weight=0.0).losses(batch)
+    assert torch.allclose(with_term["loss"] - without["loss"], 2.0 * with_term["overlap_variance"])
+
+
+@pytest.fixture(scope="module")
+def tiny_thresholds():
+    claims = {c.id: c for c in load_claims(claims_path("treatment_effects"))}
+    return claims["tiny_out_sqrt_pehe"].bound, claims["tiny_out_ate_error"].bound
+
+
+def test_untrained_model_fails_the_tiny_claims(tiny_thresholds):
+    """The tiny claims are strict enough to catch a model that learned nothing (mean of 3 replications)."""
+    pehe_bound, ate_bound = tiny_thresholds
+    errors = [_out_of_sample(_model(), _batch(replication)) for replication in (1, 2, 3)]
+    assert sum(e["sqrt_pehe"] for e in errors) / 3 > pehe_bound
+    assert sum(e["ate_error"] for e in errors) / 3 > ate_bound
+
+
+def test_training_lowers_sqrt_pehe_and_is_deterministic():
+    batch = _batch(units=240)
+    before = _out_of_sample(_model(), batch)["sqrt_pehe"]
+    trained = _out_of_sample(_train(_model(), batch, 150), batch)["sqrt_pehe"]
+    again = _out_of_sample(_train(_model(), batch, 150), batch)["sqrt_pehe"]
+    assert trained < 0.8 * before
+    assert trained == again
+
+
+def test_bad_configuration_and_shapes_are_named():
+    with pytest.raises(ConfigError, match="model.feature_dim"):
+        Dklite(optimizer=torch.optim.Adam, input_dim=5, feature_dim=0)
+    with pytest.raises(ConfigError, match="variance_weight"):
+        Dklite(optimizer=torch.optim.Adam, input_dim=5, variance_weight=-1)
+    with pytest.raises(DataError, match="model.input_dim=7"):
+        Dklite(optimizer=torch.optim.Adam, input_dim=7).losses(_batch(units=60))
