@@ -1,0 +1,286 @@
+"""Image classification data: CIFAR-10 (the paper's), MNIST / Fashion-MNIST, and sklearn's digits.
+
+Images are kept as uint8 (N, C, H, W) tensors and normalised per item to (x/255 - 0.5) / 0.5, as
+the paper's code did; training items of flip-invariant data sets (CIFAR-10) are flipped at
+random with a seed per (epoch, item), so a resumed run sees the same batches.
+
+Sources:
+- `cifar10`: `data.root=null` downloads the python archive with torchvision (which checks its
+  MD5) into `paths.data_dir`; a local folder holds either torchvision's `cifar-10-batches-py/` or
+  the Kaggle layout (`trainLabels.csv` + `train/<id>.png`, labelled training images only; the
+  test set is then split off them).
+- `mnist`, `fashion_mnist`: the four IDX files (`train-images-idx3-ubyte.gz`, ...), downloaded by
+  torchvision (MD5-checked) or found in `data.root`.
+- `digits`: scikit-learn's 1,797 real 8x8 digits (ships with the install), for the tiny scale.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from common.data import EpochSeededSampler, cache_dir
+from common.errors import ConfigError, DataError, DataUnavailableError
+
+SOURCES = ("cifar10", "mnist", "fashion_mnist", "digits")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+Images = tuple[torch.Tensor, torch.Tensor]  # uint8 (N, C, H, W), int64 (N,)
+
+
+# ---------------------------------------------------------------------------- readers
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (MNIST format, optionally gzipped) as a numpy array of its declared shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Missing IDX file {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as err:
+        raise DataError(f"{path} is not a readable (gzipped) IDX file: {err}") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    start = 4 + 4 * ndim
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - start != expected:
+        raise DataError(f"{path}: header declares shape {shape} ({expected} bytes), file holds {len(raw) - start}")
+    return np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape)
+
+
+def read_idx_split(root: Path, split: str) -> Images:
+    images_file, labels_file = (root / name for name in IDX_FILES[split])
+    images, labels = read_idx(images_file), read_idx(labels_file)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{images_file} and {labels_file} do not match: shapes {images.shape}, {labels.shape}")
+    return torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64))
+
+
+def read_kaggle_cifar(root: Path) -> Images:
+    """Kaggle's CIFAR-10 layout: `trainLabels.csv` (id,label; header optional) and `train/<id>.png`."""
+    from PIL import Image
+
+    labels_file = root / "trainLabels.csv"
+    if not labels_file.is_file():
+        raise DataError(f"Missing {labels_file}")
+    images, labels = [], []
+    with open(labels_file, newline="") as handle:
+        for line_number, row in enumerate(csv.reader(handle), 1):
+            if line_number == 1 and row == ["id", "label"]:
+                continue
+            if len(row) != 2 or row[1] not in CIFAR10_CLASSES:
+                raise DataError(f"{labels_file}:{line_number}: expected 'id,label' with a CIFAR-10 class, got {row}")
+            name = row[0] if row[0].endswith(".png") else f"{row[0]}.png"
+            image_file = root / "train" / name
+            if not image_file.is_file():
+                raise DataError(f"Missing image {image_file} (listed in {labels_file}:{line_number})")
+            array = np.asarray(Image.open(image_file).convert("RGB"))
+            if array.shape != (32, 32, 3):
+                raise DataError(f"{image_file}: expected a 32x32 RGB image, got shape {array.shape}")
+            images.append(array)
+            labels.append(CIFAR10_CLASSES.index(row[1]))
+    if not images:
+        raise DataError(f"{labels_file} lists no images")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
+
+
+def _torchvision_cifar10(root: Path, download: bool) -> tuple[Images, Images]:
+    from torchvision.datasets import CIFAR10
+
+    splits = []
+    for train in (True, False):
+        try:
+            dataset = CIFAR10(str(root), train=train, download=download)
+        except (OSError, RuntimeError) as err:
+            if download:
+                raise DataUnavailableError(
+                    f"Could not download CIFAR-10 into {root} ({err}). Without network, fetch "
+                    "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and unpack it there, "
+                    "or point data.root at a folder holding cifar-10-batches-py/."
+                ) from err
+            raise DataError(f"{root}/cifar-10-batches-py is missing or corrupt: {err}") from err
+        splits.append((torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(dataset.targets)))
+    return splits[0], splits[1]
+
+
+def _torchvision_idx(source: str, data_dir: str | Path) -> Path:
+    from torchvision.datasets import MNIST, FashionMNIST
+
+    dataset_class = MNIST if source == "mnist" else FashionMNIST
+    root = cache_dir(data_dir, source)
+    try:
+        for train in (True, False):
+            dataset_class(str(root), train=train, download=True)
+    except (OSError, RuntimeError) as err:
+        raise DataUnavailableError(
+            f"Could not download {source} into {root} ({err}). Without network, put the four IDX "
+            f"files ({', '.join(sum(IDX_FILES.values(), ()))}) in a folder and set data.root to it."
+        ) from err
+    return root / dataset_class.__name__ / "raw"
+
+
+def load_digits_images() -> Images:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    return torch.from_numpy(images)[:, None], torch.from_numpy(digits.target.astype(np.int64))
+
+
+def load_source(source: str, root: str | Path | None, data_dir: str | Path) -> tuple[Images, Images | None]:
+    """(train, test) images of a source; test is None where the source has no test split."""
+    if source not in SOURCES:
+        raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+    if source == "digits":
+        return load_digits_images(), None
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data.root={root} is not a folder (or leave data.root=null to download {source})")
+    if source == "cifar10":
+        if root is None:
+            return _torchvision_cifar10(cache_dir(data_dir, "cifar10"), download=True)
+        if (root / "cifar-10-batches-py").is_dir():
+            return _torchvision_cifar10(root, download=False)
+        if (root / "trainLabels.csv").is_file():
+            return read_kaggle_cifar(root), None
+        raise DataError(f"data.root={root} holds neither cifar-10-batches-py/ nor trainLabels.csv + train/")
+    idx_root = _torchvision_idx(source, data_dir) if root is None else root
+    return read_idx_split(idx_root, "train"), read_idx_split(idx_root, "test")
+
+
+# ---------------------------------------------------------------------------- data set
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False)
+    return resized.round().clamp(0, 255).to(torch.uint8)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    return (images.float() / 255 - 0.5) / 0.5
+
+
+class ImageSet(Dataset):
+    """Indexed by position (no augmentation) or by (position, seed) from EpochSeededSampler."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, flip: bool = False):
+        self.images, self.labels, self.flip = images, labels, flip
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, key):
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        image = normalise(self.images[index])
+        if self.flip and seed is not None and np.random.default_rng(seed).random() < 0.5:
+            image = image.flip(-1)
+        return image, self.labels[index]
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, split-off) indices; each class gives round(fraction * its count) to the split."""
+    rng = np.random.default_rng(seed)
+    kept, split_off = [], []
+    labels = labels.numpy()
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_off = int(round(fraction * len(members)))
+        split_off.extend(members[:n_off])
+        kept.extend(members[n_off:])
+    return np.sort(np.array(kept, dtype=np.int64)), np.sort(np.array(split_off, dtype=np.int64))
+
+
+class ImageDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        source: str = "digits",
+        root: str | None = None,
+        data_dir: str = "~/.cache/paper-repro",
+        image_size: int = 32,
+        batch_size: int = 50,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.3,
+        train_subset: int | None = None,
+        flip: bool = False,
+        split_seed: int = 0,
+        seed: int = 0,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if source not in SOURCES:
+            raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"data.{name} must be in [0, 1), got {value}")
+        if image_size < 8:
+            raise ConfigError(f"data.image_size must be >= 8, got {image_size}")
+        if train_subset is not None and train_subset < 1:
+            raise ConfigError(f"data.train_subset must be >= 1 or null, got {train_subset}")
+        self.source, self.root, self.data_dir = source, root, data_dir
+        self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.train_subset, self.flip = train_subset, flip
+        self.split_seed, self.seed = split_seed, seed
+        self.train_set = self.val_set = self.test_set = None
+
+    @property
+    def in_channels(self) -> int:
+        return 3 if self.source == "cifar10" else 1
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        (images, labels), test = load_source(self.source, self.root, self.data_dir)
+        images = resize_images(images, self.image_size)
+        if test is None:
+            keep, test_index = stratified_split(labels, self.test_fraction, self.split_seed)
+            test = (images[test_index], labels[test_index])
+            images, labels = images[keep], labels[keep]
+        else:
+            test = (resize_images(test[0], self.image_size), test[1])
+        keep, val_index = stratified_split(labels, self.val_fraction, self.split_seed + 1)
+        if self.train_subset is not None:
+            if self.train_subset > len(keep):
+                raise ConfigError(f"data.train_subset={self.train_subset} exceeds the {len(keep)} training images")
+            keep = np.sort(np.random.default_rng(self.split_seed + 2).permutation(keep)[: self.train_subset])
+        self.train_set = ImageSet(images[keep], labels[keep], flip=self.flip)
+        self.val_set = ImageSet(images[val_index], labels[val_index]) if len(val_index) else None
+        self.test_set = ImageSet(*test)
+        if len(self.test_set) == 0:
+            raise ConfigError("the test split is empty: raise data.test_fraction")
+
+    def _loader(self, dataset: Dataset, sampler=None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, EpochSeededSampler(len(self.train_set), self.seed))
+
+    def val_dataloader(self):
+        return self._loader(self.val_set) if self.val_set is not None else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set)
+
+    def train_eval_dataloader(self) -> DataLoader:
+        """The training images in order, unaugmented: for train accuracy and calibration."""
+        return self._loader(ImageSet(self.train_set.images, self.train_set.labels))
