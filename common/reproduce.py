@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from common import PROJECT_ROOT, run
@@ -38,6 +39,17 @@ def train_experiment(cfg: DictConfig, experiment: str, extra_overrides: list[str
     metrics = run.train(train_cfg)
     metrics["run_dir"] = str(run_dir)
     return metrics
+
+
+def load_trained_run(run_dir: str | Path):
+    """(set-up DataModule, model in eval mode with its last weights) of a finished training run."""
+    run_dir = Path(run_dir)
+    run_cfg = OmegaConf.load(run_dir / run.CONFIG_FILE)
+    datamodule = instantiate(run_cfg.data)
+    datamodule.setup("test")
+    model = instantiate(run_cfg.model)
+    run.load_weights(model, run_dir / "checkpoints" / "last.ckpt")
+    return datamodule, model.eval()
 
 
 def reproduce(cfg: DictConfig) -> int:

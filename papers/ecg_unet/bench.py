@@ -1,23 +1,12 @@
 """What ecg_unet spends its time on: training throughput and segmenting one LUDB-sized record."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
+from common.timing import median_seconds
 from papers.ecg_unet.data import generate_record
 from papers.ecg_unet.model import EcgSegmenter, UNet1d
-
-
-def _median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def run(batch_size: int = 32, window: int = 2000) -> list[tuple[str, float, str]]:
@@ -32,11 +21,11 @@ def run(batch_size: int = 32, window: int = 2000) -> list[tuple[str, float, str]
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
 
-    step = _median_seconds(train_step, repeats=10)
+    step = median_seconds(train_step, repeats=10)
     record = generate_record(np.random.default_rng(0), "bench", seconds=10.0, n_leads=12)
-    segment = _median_seconds(lambda: model.delineate(record.signal, 500), repeats=10)
+    segment = median_seconds(lambda: model.delineate(record.signal, 500), repeats=10)
     record_250 = generate_record(np.random.default_rng(0), "bench", seconds=10.0, sampling_rate=250, n_leads=12)
-    segment_250 = _median_seconds(lambda: model.delineate(record_250.signal, 250), repeats=10)
+    segment_250 = median_seconds(lambda: model.delineate(record_250.signal, 250), repeats=10)
     return [
         ("ecg_unet train throughput (4-s windows at 500 Hz)", batch_size / step, "windows/s"),
         ("ecg_unet train throughput", batch_size * window / step, "samples/s"),

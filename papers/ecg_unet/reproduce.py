@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from common.reproduce import PaperResults, train_experiment
-from common.run import CONFIG_FILE, load_weights
+from common.reproduce import PaperResults, load_trained_run, train_experiment
 from papers.ecg_unet.baseline import score_neurokit
 from papers.ecg_unet.delineation import WAVES
 from papers.ecg_unet.plots import plot_strip
@@ -42,13 +40,9 @@ def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
     metrics = train_experiment(cfg, EXPERIMENTS[cfg.scale])
     run_dir = Path(metrics.pop("run_dir"))
 
-    run_cfg = OmegaConf.load(run_dir / CONFIG_FILE)
-    datamodule = instantiate(run_cfg.data)
-    datamodule.setup("test")
-    model = instantiate(run_cfg.model)
-    load_weights(model, run_dir / "checkpoints" / "last.ckpt")
+    datamodule, model = load_trained_run(run_dir)
 
-    baseline = score_neurokit(datamodule.test_records, run_cfg.model.tolerance_ms)
+    baseline = score_neurokit(datamodule.test_records, model.tolerance_ms)
     metrics.update({f"neurokit/{key}": value for key, value in baseline.items()})
     for key in baseline:
         if key.endswith("_f1"):

@@ -12,13 +12,11 @@ import itertools
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from common import run
 from common.errors import ConfigError
-from common.reproduce import PaperResults, train_experiment
-from common.run import CONFIG_FILE, load_weights
+from common.reproduce import PaperResults, load_trained_run, train_experiment
 from papers.pruning_quantisation.compression import (
     check_backend,
     check_sparsity,
@@ -42,15 +40,6 @@ METHODS = ("float", "pruned", "quantised", "pruned_quantised")
 FLOAT_ORIGIN = {"float": "float", "pruned": "pruned", "quantised": "float", "pruned_quantised": "pruned"}
 MB = 2**20
 
-
-def _load_run(run_dir: Path):
-    """The trained LightningModule and the set-up DataModule of a finished run."""
-    run_cfg = OmegaConf.load(run_dir / CONFIG_FILE)
-    model = instantiate(run_cfg.model)
-    load_weights(model, run_dir / "checkpoints" / "last.ckpt")
-    datamodule = instantiate(run_cfg.data)
-    datamodule.setup("test")
-    return model.eval(), datamodule
 
 
 def _train_then_prune(cfg: DictConfig, experiment: str, overrides: list[str], sparsity: float, epochs: int):
@@ -76,8 +65,8 @@ def compress_network(cfg: DictConfig, experiment: str, settings: DictConfig, net
 
 
 def _measure(float_dir: Path, pruned_dir: Path, settings: DictConfig, network: str) -> dict[str, float]:
-    float_model, datamodule = _load_run(float_dir)
-    pruned_model, _ = _load_run(pruned_dir)
+    datamodule, float_model = load_trained_run(float_dir)
+    _, pruned_model = load_trained_run(pruned_dir)
     calibration = [images for images, _ in itertools.islice(datamodule.train_eval_dataloader(), settings.calibration_batches)]
     nets = {"float": float_model.net, "pruned": make_pruning_permanent(pruned_model.net)}
     nets["quantised"] = quantise_static(nets["float"], calibration, settings.backend)
@@ -117,7 +106,7 @@ def overfitting(cfg: DictConfig, experiment: str, settings: DictConfig) -> dict[
     for name, run_dir in zip(("overfit", "overfit_pruned"), _train_then_prune(
         cfg, experiment, overrides, settings.sparsity, settings.finetune_epochs
     ), strict=True):
-        model, datamodule = _load_run(run_dir)
+        datamodule, model = load_trained_run(run_dir)
         metrics[f"{name}/train_accuracy"] = accuracy(model, datamodule.train_eval_dataloader())
         metrics[f"{name}/test_accuracy"] = accuracy(model, datamodule.test_dataloader())
         metrics[f"{name}/gap"] = metrics[f"{name}/train_accuracy"] - metrics[f"{name}/test_accuracy"]
