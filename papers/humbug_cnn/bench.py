@@ -2,33 +2,23 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import torch
 
+from common.timing import median_seconds
 from papers.humbug_cnn.audio import FeatureSpec, extract_features
 from papers.humbug_cnn.model import MosquitoDetector
 from papers.humbug_cnn.predict import predict_file
-
-
-def _median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def run(clips: int = 512, batch_size: int = 32) -> list[tuple[str, float, str]]:
     torch.manual_seed(0)
     spec = FeatureSpec()
     waveforms = torch.randn(clips, spec.clip_samples) * 0.1
-    extract = _median_seconds(lambda: extract_features(waveforms, spec, batch_size=clips), repeats=3)
+    extract = median_seconds(lambda: extract_features(waveforms, spec, batch_size=clips), repeats=3)
 
     model = MosquitoDetector()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
@@ -40,7 +30,7 @@ def run(clips: int = 512, batch_size: int = 32) -> list[tuple[str, float, str]]:
         model.loss(model(features), labels).backward()
         optimizer.step()
 
-    step = _median_seconds(train_step, repeats=20)
+    step = median_seconds(train_step, repeats=20)
     with tempfile.TemporaryDirectory() as folder:
         wav = Path(folder) / "one_minute.wav"
         soundfile.write(wav, np.random.default_rng(0).normal(0, 0.1, 60 * 44100).astype(np.float32), 44100)

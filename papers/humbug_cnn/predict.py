@@ -1,6 +1,6 @@
 """Mosquito probability along a recording of any length, sample rate and channel count.
 
-    python -m papers.humbug_cnn.predict input=FILE.wav ckpt_path=RUN/checkpoints/last.ckpt \
+    python scripts/predict.py paper=humbug_cnn input=FILE.wav ckpt_path=RUN/checkpoints/last.ckpt \
         [output=FILE.csv] [hop_seconds=0.5] [mc_samples=20] [batch_size=256]
 
 The recording is mixed down to mono and resampled to the model's rate (both noted on stderr),

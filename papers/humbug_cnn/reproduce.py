@@ -13,11 +13,9 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from common.reproduce import PaperResults, train_experiment
-from common.run import CONFIG_FILE, load_weights
+from common.reproduce import PaperResults, load_trained_run, train_experiment
 from papers.humbug_cnn.metrics import SCORES, binary_scores, summarise_splits
 from papers.humbug_cnn.plots import plot_examples, plot_roc, plot_trace
 from papers.humbug_cnn.predict import predict_file
@@ -27,17 +25,9 @@ PAPER_SPLIT_SEEDS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 PAPER = {"accuracy_mean": 0.838, "mosquito_rate_mean": 0.7096, "noise_rate_mean": 0.8536}
 
 
-def _load_run(run_dir: Path):
-    run_cfg = OmegaConf.load(run_dir / CONFIG_FILE)
-    datamodule = instantiate(run_cfg.data)
-    datamodule.setup("test")
-    model = instantiate(run_cfg.model)
-    load_weights(model, run_dir / "checkpoints" / "last.ckpt")
-    return datamodule, model.eval()
-
 
 def _test_predictions(run_dir: Path):
-    datamodule, model = _load_run(run_dir)
+    datamodule, model = load_trained_run(run_dir)
     features = datamodule.features[datamodule.test_index]
     labels = datamodule.labels[datamodule.test_index].numpy()
     probability = np.concatenate([model.predict_proba(chunk, 0)[0].detach().numpy() for chunk in features.split(1024)])

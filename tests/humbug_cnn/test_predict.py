@@ -1,9 +1,13 @@
 """Sliding-window inference on recordings of any length, rate and channel count; the CLI."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile
 import torch
 
+from common import PROJECT_ROOT
 from common.errors import ConfigError
 from papers.humbug_cnn.model import MosquitoDetector
 from papers.humbug_cnn.predict import load_detector, main, predict_file, window_starts
@@ -58,3 +62,16 @@ def test_cli_names_bad_input(checkpoint, tmp_path, capsys):
     soundfile.write(wav, np.zeros(8000, dtype=np.float32), 8000)
     assert main([f"input={wav}", f"ckpt_path={checkpoint}"]) == 0
     assert (tmp_path / "ok.mosquito.csv").is_file()
+
+
+def test_scripts_predict_dispatches_by_paper(checkpoint, tmp_path):
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, np.zeros(16000, dtype=np.float32), 8000)
+    command = [sys.executable, "scripts/predict.py", "paper=humbug_cnn", f"input={wav}", f"ckpt_path={checkpoint}",
+               f"output={tmp_path / 'clip.csv'}"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "clip.csv").read_text().splitlines()) == 3  # header + windows at 0 s and 1 s
+    wrong = subprocess.run([sys.executable, "scripts/predict.py", "paper=gin", f"input={wav}"],
+                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "paper=gin" in wrong.stderr and "humbug_cnn" in wrong.stderr
