@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 SCALE ?= full
 PAPERS := $(notdir $(patsubst %/,%,$(dir $(wildcard papers/*/claims.yaml))))
 
-.PHONY: install test lint smoke bench report reproduce-all $(addprefix reproduce-,$(PAPERS))
+REPRODUCE_TARGETS := $(addprefix reproduce-,$(PAPERS))
+
+.PHONY: install test lint smoke bench report reproduce-all $(REPRODUCE_TARGETS)
 
 install: $(STAMP)
 
@@ -31,7 +33,8 @@ bench: $(STAMP)
 report: $(STAMP)
 	$(PY) scripts/report.py
 
-reproduce-%: $(STAMP)
+# A static pattern rule: make skips plain pattern rules for .PHONY targets.
+$(REPRODUCE_TARGETS): reproduce-%: $(STAMP)
 	$(PY) scripts/reproduce.py paper=$* scale=$(SCALE) $(ARGS)
 
 reproduce-all: $(STAMP)
