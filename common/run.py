@@ -177,6 +177,8 @@ def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
         model.load_state_dict(state)
     except RuntimeError as err:
         raise DataError(f"{ckpt_path} does not fit this model (check the experiment): {err}") from err
+    if isinstance(model, pl.LightningModule) and "state_dict" in checkpoint:
+        model.on_load_checkpoint(checkpoint)  # state a module keeps beside its weights, as Trainer restores it
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from papers.treatment_effects.data import Replication
-from papers.treatment_effects.metrics import ate_error, sqrt_pehe
+from papers.treatment_effects.metrics import effect_scores
 
 
 def _forest(seed: int) -> RandomForestRegressor:
@@ -55,9 +55,6 @@ BASELINES = {"t_learner": t_learner, "s_learner": s_learner, "causal_forest": ca
 
 
 def score(effects: np.ndarray, data: Replication, train: np.ndarray) -> dict[str, float]:
-    """In-sample (training units) and out-of-sample sqrt(PEHE) and |ATE error| of estimated effects."""
-    scores = {}
-    for prefix, units in (("in_", train), ("out_", ~train)):
-        scores[f"{prefix}sqrt_pehe"] = sqrt_pehe(effects[units], data.effects[units])
-        scores[f"{prefix}ate_error"] = ate_error(effects[units], data.effects[units])
-    return scores
+    """In-sample (training units) and out-of-sample scores of estimated effects (see `effect_scores`)."""
+    true = data.effects if data.has_potential_outcomes else None
+    return effect_scores(effects, data.t, data.y, train, true_effects=true, randomised=data.randomised)

@@ -1,12 +1,16 @@
-"""Treatment-effect data: IHDP (NPCI setting A, CSV replications) and a generator with known effects.
+"""Treatment-effect data: IHDP (NPCI setting A), Twins (GANITE version), Jobs (cfrnet format), and
+a generator with known effects.
 
-A replication holds covariates, a binary treatment, the factual outcome and both noiseless
-potential outcomes (mu0, mu1), so the true individual effect mu1 - mu0 is known and sqrt(PEHE)
-is exact. The model sees one replication as one full batch: training units with their factual
-outcomes, and every unit's covariates (test units only for scoring out-of-sample).
+A replication holds covariates, a binary treatment, the factual outcome and, where they are known,
+both potential outcomes (mu0, mu1): IHDP's noiseless simulated ones, Twins' two twins' mortality,
+the generator's. Jobs has no counterfactuals: it marks instead which units come from the randomised
+experiment (`randomised`), on which policy risk and the ATT error are scored. The model sees one
+replication as one full batch: training units with their factual outcomes, and every unit's
+covariates (test units only for scoring out-of-sample).
 """
 from __future__ import annotations
 
+import gzip
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,17 +36,39 @@ IHDP_SHA256 = {
 }
 
 
+# Twins, GANITE's version: 11,400 same-sex twin pairs below 2 kg, 30 covariates, both twins' outcome.
+TWINS_FILE = "GANITE_Twin_data.csv.gz"
+TWINS_URL = ("https://bitbucket.org/mvdschaar/mlforhealthlabpub/raw/0b0190bcd38a76c405c805f1ca774971fcd85233/"
+             "data/twins/Twin_Data.csv.gz")
+TWINS_SHA256 = "0128e5dfdeb468e85fd2818330beff49d4d433b7f7d56d3eb678f87ab15b00a9"
+TWINS_OUTCOMES = ("outcome(t=0)", "outcome(t=1)")
+TWINS_SURVIVED = 9999  # the outcome columns hold the day of death within the first year, 9999 if none
+# Jobs (LaLonde NSW + PSID), cfrnet's binary version with 10 replications of an 80/20 split.
+JOBS_FILES = {"train": "jobs_DW_bin.new.10.train.npz", "test": "jobs_DW_bin.new.10.test.npz"}
+JOBS_URL = "https://www.fredjo.com/files/{}"
+JOBS_SHA256 = {"test": "11c198167ef322af50e48eb9d48857d6a76d8dea5eadfb2d60d4a82a6357e39f"}
+SOURCES = ("ihdp", "twins", "jobs", "synthetic")
+
+
 @dataclass
 class Replication:
     name: str
     x: np.ndarray  # (n, d) covariates
     t: np.ndarray  # (n,) 0 = control, 1 = treated
     y: np.ndarray  # (n,) factual outcome
-    mu0: np.ndarray  # (n,) noiseless outcome under control
-    mu1: np.ndarray  # (n,) noiseless outcome under treatment
+    mu0: np.ndarray | None  # (n,) outcome under control (noiseless where simulated); None if unknown (Jobs)
+    mu1: np.ndarray | None  # (n,) outcome under treatment
+    randomised: np.ndarray | None = None  # (n,) True for units of a randomised trial (Jobs)
+    test_units: np.ndarray | None = None  # (n,) a split fixed by the data set itself (Jobs' train/test files)
+
+    @property
+    def has_potential_outcomes(self) -> bool:
+        return self.mu0 is not None and self.mu1 is not None
 
     @property
     def effects(self) -> np.ndarray:
+        if not self.has_potential_outcomes:
+            raise DataError(f"{self.name}: the true effects are unknown (no potential outcomes)")
         return self.mu1 - self.mu0
 
 
@@ -121,6 +147,7 @@ def ihdp_path(root: str | Path | None, data_dir: str | Path, replication: int) -
         root = Path(root).expanduser()
         if not root.is_dir():
             raise DataError(f"data.root={root} is not a folder of ihdp_npci_<i>.csv files")
+        root = _resolve_root(root, "ihdp", name)
         path = root / name
         if not path.is_file():
             found = sorted(p.name for p in root.glob("ihdp_npci_*.csv"))
@@ -136,11 +163,171 @@ def ihdp_path(root: str | Path | None, data_dir: str | Path, replication: int) -
 def ihdp_replications(root: str | Path) -> list[int]:
     """Replication numbers of the ihdp_npci_<i>.csv files in a folder, sorted."""
     numbers = []
-    for path in Path(root).expanduser().glob("ihdp_npci_*.csv"):
+    root = Path(root).expanduser()
+    if not any(root.glob("ihdp_npci_*.csv")) and (root / "ihdp").is_dir():
+        root = root / "ihdp"
+    for path in root.glob("ihdp_npci_*.csv"):
         suffix = path.stem.removeprefix("ihdp_npci_")
         if suffix.isdigit():
             numbers.append(int(suffix))
     return sorted(numbers)
+
+
+def _resolve_root(root: str | Path, source: str, wanted: str) -> Path:
+    """`root` itself, or its subfolder named after the data set when that is where `wanted` lies."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.root={root} is not a folder")
+    if not (root / wanted).exists() and (root / source / wanted).exists():
+        return root / source
+    return root
+
+
+# ---------------------------------------------------------------------------- Twins
+
+
+@dataclass
+class TwinsTable:
+    path: Path
+    x: np.ndarray  # (n, 30) covariates as in the file
+    y0: np.ndarray  # (n,) 1 if the lighter twin died in its first year
+    y1: np.ndarray  # (n,) 1 if the heavier twin did
+
+
+def read_twins_csv(path: str | Path) -> TwinsTable:
+    """GANITE's Twins file: 30 covariate columns, then outcome(t=0) and outcome(t=1) (day of death or 9999)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Missing Twins file {path}")
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not a readable (gzipped) CSV file: {err}") from err
+    if len(lines) < 2:
+        raise DataError(f"{path} holds no rows")
+    names = [cell.strip().strip("'\"‘’") for cell in lines[0].split(",")]
+    missing = [column for column in TWINS_OUTCOMES if column not in names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(names)})")
+    rows = []
+    for number, line in enumerate(lines[1:], 2):
+        cells = line.split(",")
+        if len(cells) != len(names):
+            raise DataError(f"{path}: line {number} has {len(cells)} columns, expected {len(names)}")
+        try:
+            rows.append([float(cell) for cell in cells])
+        except ValueError:
+            bad = next(i for i, cell in enumerate(cells) if not _is_number(cell))
+            raise DataError(f"{path}: line {number}, column {names[bad]}: {cells[bad]!r} is not a number") from None
+    values = np.array(rows)
+    if not np.isfinite(values).all():
+        bad = names[int(np.flatnonzero(~np.isfinite(values).all(0))[0])]
+        raise DataError(f"{path}: column {bad} holds NaN or infinite values")
+    outcomes = [names.index(column) for column in TWINS_OUTCOMES]
+    for column, index in zip(TWINS_OUTCOMES, outcomes, strict=True):
+        days = values[:, index]
+        if ((days < 0) | ((days > 366) & (days != TWINS_SURVIVED))).any():
+            odd = sorted({float(v) for v in days[(days < 0) | ((days > 366) & (days != TWINS_SURVIVED))]})[:5]
+            raise DataError(f"{path}: column {column} must hold a day of death (0-366) or {TWINS_SURVIVED}, found {odd}")
+    covariates = [i for i in range(len(names)) if i not in outcomes]
+    died = (values[:, outcomes] != TWINS_SURVIVED).astype(float)
+    return TwinsTable(path, values[:, covariates], died[:, 0], died[:, 1])
+
+
+def twins_path(root: str | Path | None, data_dir: str | Path) -> Path:
+    if root is not None:
+        folder = _resolve_root(root, "twins", TWINS_FILE)
+        path = folder / TWINS_FILE
+        if not path.is_file():
+            raise DataError(f"{path} does not exist; put GANITE's Twins file there under that name")
+        return path
+    return download(TWINS_URL, cache_dir(data_dir, "twins") / TWINS_FILE, sha256=TWINS_SHA256)
+
+
+def twins_replication(table: TwinsTable, seed: int) -> Replication:
+    """One Twins replication in GANITE's protocol: the lighter twin is 'control' (t=0), the heavier
+    'treated' (t=1), mortality is the outcome, and which twin is observed is drawn per pair with
+    P(t=1 | x) = min(1, p(x) / (2 mean p)), p(x) = sigmoid(x.w + N(0, 0.01^2)), w ~ U(-0.01, 0.01)^30
+    on the raw covariates (a mild, seeded selection). Covariates are then standardised."""
+    rng = np.random.default_rng(seed)
+    n, dim = table.x.shape
+    score = table.x @ rng.uniform(-0.01, 0.01, size=dim) + rng.normal(0, 0.01, size=n)
+    propensity = 1 / (1 + np.exp(-score))
+    propensity = np.minimum(propensity / (2 * propensity.mean()), 1.0)
+    t = (rng.uniform(size=n) < propensity).astype(np.int64)
+    if t.min() == t.max():
+        raise DataError(f"{table.path}: the treatment draw left one arm empty")
+    spread = table.x.std(0)
+    x = (table.x - table.x.mean(0)) / np.where(spread > 0, spread, 1.0)
+    y = np.where(t == 1, table.y1, table.y0)
+    return Replication(f"twins-{seed}", x, t, y, table.y0.copy(), table.y1.copy())
+
+
+# ---------------------------------------------------------------------------- Jobs
+
+
+def read_jobs_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """cfrnet's Jobs file: x (n, d, R), t, yf, e (n, R); t, yf and e binary."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Missing Jobs file {path}")
+    try:
+        with np.load(path) as handle:
+            arrays = {key: handle[key] for key in handle.files}
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path} is not a readable .npz file: {err}") from err
+    missing = [key for key in ("x", "t", "yf", "e") if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(sorted(arrays))})")
+    x = arrays["x"]
+    if x.ndim != 3:
+        raise DataError(f"{path}: x must have shape (units, covariates, replications), got {x.shape}")
+    for key in ("t", "yf", "e"):
+        if arrays[key].shape != (x.shape[0], x.shape[2]):
+            raise DataError(f"{path}: {key} must have shape {(x.shape[0], x.shape[2])}, got {arrays[key].shape}")
+        if not np.isin(arrays[key], (0.0, 1.0)).all():
+            raise DataError(f"{path}: {key} must be binary (0/1)")
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: x holds NaN or infinite values")
+    return arrays
+
+
+def jobs_paths(root: str | Path | None, data_dir: str | Path) -> dict[str, Path]:
+    """The test file (needed) and the train file (used when present) of cfrnet's Jobs."""
+    if root is not None:
+        folder = _resolve_root(root, "jobs", JOBS_FILES["test"])
+        paths = {split: folder / name for split, name in JOBS_FILES.items() if (folder / name).is_file()}
+        if "test" not in paths:
+            raise DataError(f"{folder / JOBS_FILES['test']} does not exist; put cfrnet's Jobs files there")
+        return paths
+    paths = {}
+    for split, name in JOBS_FILES.items():
+        if split not in JOBS_SHA256:
+            warnings.warn(f"{name} has no pinned checksum; it is downloaded unverified", stacklevel=2)
+        paths[split] = download(JOBS_URL.format(name), cache_dir(data_dir, "jobs") / name, sha256=JOBS_SHA256.get(split))
+    return paths
+
+
+def jobs_replication(paths: dict[str, Path], replication: int) -> Replication:
+    """Replication `replication` (1-based) of Jobs: the train and test files' units with cfrnet's
+    split (`test_units`); with the test file alone, its units only (split by the data module)."""
+    parts = [(split, read_jobs_npz(paths[split])) for split in ("train", "test") if split in paths]
+    for split, arrays in parts:
+        if not 1 <= replication <= arrays["x"].shape[2]:
+            raise ConfigError(
+                f"data.replication={replication}, but {paths[split]} holds replications 1-{arrays['x'].shape[2]}")
+    column = replication - 1
+    x = np.concatenate([a["x"][:, :, column] for _, a in parts])
+    t = np.concatenate([a["t"][:, column] for _, a in parts]).astype(np.int64)
+    y = np.concatenate([a["yf"][:, column] for _, a in parts])
+    e = np.concatenate([a["e"][:, column] for _, a in parts]).astype(bool)
+    test = np.concatenate([np.full(len(a["t"]), split == "test") for split, a in parts])
+    if t.min() == t.max():
+        raise DataError(f"{paths['test']}: replication {replication} holds only one arm")
+    return Replication(f"jobs-{replication}", x, t, y, None, None, randomised=e,
+                       test_units=test if len(parts) == 2 else None)
 
 
 # ---------------------------------------------------------------------------- generator
@@ -187,21 +374,48 @@ def split_units(units: int, test_fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
-def replication_batch(replication: Replication, train_mask: np.ndarray) -> dict[str, torch.Tensor]:
+def validation_units(train_mask: np.ndarray, t: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a seeded `fraction` of the training units of each arm, held out from fitting
+    (their factual outcomes pick the training length); all False for fraction 0."""
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"data.validation_fraction must lie in [0, 1), got {fraction}")
+    mask = np.zeros_like(train_mask)
+    if fraction == 0:
+        return mask
+    rng = np.random.default_rng(seed)
+    for arm in (0, 1):
+        units = np.flatnonzero(train_mask & (t == arm))
+        n_held = int(round(fraction * len(units)))
+        if n_held >= len(units):
+            raise DataError(f"data.validation_fraction={fraction} leaves no {'treated' if arm else 'control'} unit to fit")
+        mask[rng.permutation(units)[:n_held]] = True
+    return mask
+
+
+def replication_batch(
+    replication: Replication, train_mask: np.ndarray, validation_mask: np.ndarray | None = None
+) -> dict[str, torch.Tensor]:
     """Everything a model needs about one replication, as tensors; factual outcomes standardised
-    with the training units' mean and std (`y_mean`, `y_std` undo it)."""
+    with the training units' mean and std (`y_mean`, `y_std` undo it). `fit_mask`: the training
+    units a model fits on (all of them unless `validation_mask` holds some out)."""
     y_train = replication.y[train_mask]
     for arm in (0, 1):
         if not (replication.t[train_mask] == arm).any():
             raise DataError(f"{replication.name}: no {'treated' if arm else 'control'} units among the training units")
+    if validation_mask is None:
+        validation_mask = np.zeros_like(train_mask)
+    if (validation_mask & ~train_mask).any():
+        raise ValueError("validation units must be training units")
     y_mean, y_std = float(y_train.mean()), float(y_train.std() or 1.0)
     return {
         "x": torch.as_tensor(replication.x, dtype=torch.float32),
         "t": torch.as_tensor(replication.t),
         "y": torch.as_tensor((replication.y - y_mean) / y_std, dtype=torch.float32),
         "train_mask": torch.as_tensor(train_mask),
-        "mu0": torch.as_tensor(replication.mu0, dtype=torch.float64),
-        "mu1": torch.as_tensor(replication.mu1, dtype=torch.float64),
+        "fit_mask": torch.as_tensor(train_mask & ~validation_mask),
+        **({"mu0": torch.as_tensor(replication.mu0, dtype=torch.float64),
+            "mu1": torch.as_tensor(replication.mu1, dtype=torch.float64)} if replication.has_potential_outcomes else {}),
+        **({"randomised": torch.as_tensor(replication.randomised)} if replication.randomised is not None else {}),
         "y_mean": torch.tensor(y_mean, dtype=torch.float64),
         "y_std": torch.tensor(y_std, dtype=torch.float64),
     }
@@ -222,7 +436,7 @@ class _RepeatedBatch(Dataset):
 
 
 class TreatmentEffectDataModule(pl.LightningDataModule):
-    """One replication (IHDP `source=ihdp`, or generated `source=synthetic`) as one full batch."""
+    """One replication (`source`: ihdp, twins, jobs or the generator `synthetic`) as one full batch."""
 
     def __init__(
         self,
@@ -232,12 +446,13 @@ class TreatmentEffectDataModule(pl.LightningDataModule):
         replication: int = 1,
         test_fraction: float = 0.1,
         split_seed: int = 0,
+        validation_fraction: float = 0.0,
         steps_per_epoch: int = 50,
         synthetic: dict | None = None,
     ):
         super().__init__()
-        if source not in ("ihdp", "synthetic"):
-            raise ConfigError(f"data.source must be 'ihdp' or 'synthetic', got {source!r}")
+        if source not in SOURCES:
+            raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
         if replication < 1:
             raise ConfigError(f"data.replication must be >= 1, got {replication}")
         if steps_per_epoch < 1:
@@ -248,6 +463,9 @@ class TreatmentEffectDataModule(pl.LightningDataModule):
         self.replication = replication
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        if not 0 <= validation_fraction < 1:
+            raise ConfigError(f"data.validation_fraction must lie in [0, 1), got {validation_fraction}")
+        self.validation_fraction = validation_fraction
         self.steps_per_epoch = steps_per_epoch
         self.synthetic = dict(synthetic or {})
         self.data: Replication | None = None
@@ -256,14 +474,23 @@ class TreatmentEffectDataModule(pl.LightningDataModule):
     def load(self) -> Replication:
         if self.source == "synthetic":
             return generate_replication(seed=self.replication, **self.synthetic)
+        if self.source == "twins":
+            return twins_replication(read_twins_csv(twins_path(self.root, self.data_dir)), seed=self.replication)
+        if self.source == "jobs":
+            return jobs_replication(jobs_paths(self.root, self.data_dir), self.replication)
         return read_ihdp_csv(ihdp_path(self.root, self.data_dir, self.replication))
 
     def setup(self, stage: str | None = None) -> None:
         if self.batch is not None:
             return
         self.data = self.load()
-        self.train_mask = split_units(len(self.data.t), self.test_fraction, seed=self.split_seed * 100_003 + self.replication)
-        self.batch = replication_batch(self.data, self.train_mask)
+        seed = self.split_seed * 100_003 + self.replication
+        if self.data.test_units is not None:  # the data set's own split (Jobs' train/test files)
+            self.train_mask = ~self.data.test_units
+        else:
+            self.train_mask = split_units(len(self.data.t), self.test_fraction, seed=seed)
+        held_out = validation_units(self.train_mask, self.data.t, self.validation_fraction, seed=seed + 1)
+        self.batch = replication_batch(self.data, self.train_mask, held_out)
 
     def _loader(self, repeats: int) -> DataLoader:
         return DataLoader(_RepeatedBatch(self.batch, repeats), batch_size=None, num_workers=0)

@@ -1,8 +1,15 @@
-"""Exact Gaussian-process regression in closed form: ARD RBF kernel, Cholesky with jitter retries.
+"""Exact Gaussian-process regression on learned features, in closed form, one regressor per arm.
 
-One `GaussianProcess` holds the hyperparameters of one treatment arm (signal scale, a lengthscale
-per feature, noise), all learned through the marginal likelihood. Computations run in float64:
-kernels of a few hundred nearby points are ill-conditioned in float32.
+`BayesianLinearRegression` (DKLITE's default): a GP with a *linear* kernel k(z, z') = z.z' / alpha,
+computed in its primal (weight-space) form, f(z) = w.z with prior w ~ N(0, I / alpha) and Gaussian
+noise of precision beta; alpha and beta are fixed (the public DKLITE code uses alpha = 1000,
+beta = 1). The cost is a d x d Cholesky factor (d = feature size), whatever the number of units.
+
+`GaussianProcess`: ARD RBF kernel in dual form, with learned signal scale, per-feature lengthscales
+and noise (an n x n Cholesky factor); kept as `model.kernel=rbf`.
+
+Both compute in float64 and return the per-unit negative log marginal likelihood, the posterior
+mean and the posterior variance of the latent function (noise excluded).
 """
 from __future__ import annotations
 
@@ -27,10 +34,77 @@ def rbf_kernel(a: torch.Tensor, b: torch.Tensor, lengthscales: torch.Tensor, sca
 class Posterior:
     """A GP conditioned on (inputs, targets): the Cholesky factor and weights that predictions need."""
 
-    inputs: torch.Tensor
-    cholesky: torch.Tensor
-    weights: torch.Tensor  # K^-1 y
+    inputs: torch.Tensor | None  # training inputs (RBF, dual form); None in primal form
+    cholesky: torch.Tensor  # of K + noise I (RBF, n x n), or of the weights' posterior precision (linear, d x d)
+    weights: torch.Tensor  # K^-1 y (RBF), or the posterior mean of the weights (linear)
     negative_log_likelihood: torch.Tensor  # per point
+
+
+def cholesky_with_jitter(matrix: torch.Tensor, owner) -> torch.Tensor:
+    """Cholesky factor; on failure retries with growing jitter on the diagonal, warning once per owner."""
+    eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
+    for jitter in JITTERS:
+        factor, info = torch.linalg.cholesky_ex(matrix + jitter * eye)
+        if int(info) == 0:
+            if jitter > 0 and not owner.warned_about_jitter:
+                warnings.warn(
+                    f"{type(owner).__name__}: matrix of size {matrix.shape[0]} was not positive definite; "
+                    f"added jitter {jitter:g} to its diagonal (said once per regressor)",
+                    RuntimeWarning, stacklevel=3,
+                )
+                owner.warned_about_jitter = True
+            return factor
+    raise torch.linalg.LinAlgError(
+        f"{type(owner).__name__}: matrix of size {matrix.shape[0]} stays singular with jitter up to {JITTERS[-1]:g}"
+    )
+
+
+class BayesianLinearRegression(nn.Module):
+    """f(z) = w.z, w ~ N(0, I / prior_precision), y = f(z) + N(0, 1 / noise_precision); both fixed.
+
+    Equivalent to a GP with the linear kernel z.z' / prior_precision, solved in weight space:
+    A = prior_precision I + noise_precision Z'Z (d x d), posterior mean m = noise_precision A^-1 Z'y,
+    posterior latent variance at z: z' A^-1 z.
+    """
+
+    def __init__(self, input_dim: int, prior_precision: float = 1000.0, noise_precision: float = 1.0):
+        super().__init__()
+        if input_dim < 1 or prior_precision <= 0 or noise_precision <= 0:
+            raise ValueError(
+                "Bayesian linear regression needs input_dim >= 1, prior_precision > 0 and noise_precision > 0, "
+                f"got {input_dim}, {prior_precision}, {noise_precision}"
+            )
+        self.input_dim = input_dim
+        self.prior_precision = float(prior_precision)
+        self.noise_precision = float(noise_precision)
+        self.warned_about_jitter = False
+
+    def prior_variance(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Prior variance of f at `inputs`: |z|^2 / prior_precision."""
+        return (inputs.double() ** 2).sum(-1) / self.prior_precision
+
+    def condition(self, inputs: torch.Tensor, targets: torch.Tensor) -> Posterior:
+        inputs, targets = inputs.double(), targets.double().reshape(-1, 1)
+        n, d = inputs.shape
+        if n == 0:
+            raise ValueError("a regressor needs at least one training point")
+        alpha, beta = self.prior_precision, self.noise_precision
+        precision = alpha * torch.eye(d, dtype=inputs.dtype, device=inputs.device) + beta * inputs.T @ inputs
+        factor = cholesky_with_jitter(precision, self)
+        mean = beta * torch.cholesky_solve(inputs.T @ targets, factor)  # (d, 1)
+        residual = targets - inputs @ mean
+        log_det = 2 * torch.log(torch.diagonal(factor)).sum()  # log |A|
+        # -log N(y; 0, Z Z'/alpha + I/beta), written with the weights' posterior (Bishop, PRML eq. 3.86)
+        nll = (0.5 * beta * (residual**2).sum() + 0.5 * alpha * (mean**2).sum() + 0.5 * log_det
+               - 0.5 * d * math.log(alpha) - 0.5 * n * math.log(beta) + 0.5 * n * math.log(2 * math.pi))
+        return Posterior(None, factor, mean, nll / n)
+
+    def predict(self, posterior: Posterior, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and variance of the latent function (noise excluded) at `inputs`."""
+        inputs = inputs.double()
+        mean = (inputs @ posterior.weights).squeeze(-1)
+        solved = torch.linalg.solve_triangular(posterior.cholesky, inputs.T, upper=False)  # L^-1 z
+        return mean, (solved * solved).sum(0)
 
 
 class GaussianProcess(nn.Module):
@@ -56,26 +130,15 @@ class GaussianProcess(nn.Module):
     def noise(self) -> torch.Tensor:
         return self.log_noise.exp()
 
+    def prior_variance(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Prior variance of f at `inputs`: the signal scale, the same everywhere."""
+        return self.scale.expand(inputs.shape[0])
+
     def kernel(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return rbf_kernel(a.double(), b.double(), self.lengthscales, self.scale)
 
     def _cholesky(self, matrix: torch.Tensor) -> torch.Tensor:
-        """Cholesky factor; on failure retries with growing jitter on the diagonal, warning once."""
-        eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-        for jitter in JITTERS:
-            factor, info = torch.linalg.cholesky_ex(matrix + jitter * eye)
-            if int(info) == 0:
-                if jitter > 0 and not self.warned_about_jitter:
-                    warnings.warn(
-                        f"GP kernel matrix ({matrix.shape[0]} points) was not positive definite; "
-                        f"added jitter {jitter:g} to its diagonal (said once per GP)",
-                        RuntimeWarning, stacklevel=3,
-                    )
-                    self.warned_about_jitter = True
-                return factor
-        raise torch.linalg.LinAlgError(
-            f"GP kernel matrix ({matrix.shape[0]} points) stays singular with jitter up to {JITTERS[-1]:g}"
-        )
+        return cholesky_with_jitter(matrix, self)
 
     def condition(self, inputs: torch.Tensor, targets: torch.Tensor) -> Posterior:
         """Exact posterior given noisy targets; its marginal likelihood is what training maximises."""

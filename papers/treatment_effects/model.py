@@ -1,27 +1,47 @@
 """DKLITE (Zhang, Bellot, van der Schaar, AISTATS 2020): deep kernel learning for treatment effects.
 
-A neural feature map z = phi(x), shared by both arms, feeds one exact GP per arm (control units
-train GP 0, treated units GP 1). Training minimises, over the network and both GPs' hyperparameters,
+A neural feature map z = phi(x), shared by both arms, feeds one Bayesian regression per arm (control
+units condition regressor 0, treated units regressor 1). By default (`kernel=linear`, as in the
+paper's public code) each arm is a Bayesian linear regression on the features, f_t(x) = w_t.phi(x)
+with a fixed Gaussian prior on w_t and fixed noise: a GP with a linear kernel on phi(x). With
+`kernel=rbf` each arm is an exact GP with an ARD RBF kernel and learned hyperparameters. Training
+minimises, over the network (and the RBF hyperparameters),
 
     NLL_0 + NLL_1                      (negative log marginal likelihood per unit of each arm)
-  + variance_weight * (mean posterior variance of GP 0 at treated units'  features
-                       + mean posterior variance of GP 1 at control units' features)
-  + reconstruction_weight * |x - psi(phi(x))|^2 (decoder psi: keeps phi close to invertible)
+  + variance_weight * (mean posterior variance of f_0 at treated units' features
+                       + mean posterior variance of f_1 at control units' features)
+  + reconstruction_weight * mean over units of |x - psi(phi(x))|^2 (decoder psi: keeps phi
+                                                                  close to invertible)
 
-The variance term pulls the representation of each arm into the region the other arm's GP has
+The variance term pulls each arm's representation into the region the other arm's regressor has
 seen, i.e. towards overlap, without the invariance a balancing penalty would force. Each variance
-is divided by its GP's prior variance, so the term cannot be lowered by shrinking the kernel scale.
-The individual effect is the difference of the two GPs' posterior means.
+is divided by the prior variance at the same point (the fraction of prior uncertainty left, in
+[0, 1]): with the linear kernel the raw variance z'A^-1 z grows with |z|^2, so unnormalised it
+would mostly shrink the features against the fixed prior; with the RBF kernel it keeps the learned
+signal scale from satisfying the term.
+
+Training length: the regressors condition on the training units' `fit_mask`; the factual squared
+error on the held-out training units (`train_mask & ~fit_mask`) is measured before every step, and
+training stops `patience` steps after its best value, with the weights of the best step restored
+(counterfactual outcomes are never looked at). Prediction conditions on all training units. The
+individual effect is the difference of the two posterior means.
 """
 from __future__ import annotations
+
+import math
+import warnings
 
 import torch
 from torch import nn
 
 from common.errors import ConfigError, DataError
 from common.lightning import ReproModule
-from papers.treatment_effects.gp import GaussianProcess
-from papers.treatment_effects.metrics import effect_errors
+from papers.treatment_effects.gp import BayesianLinearRegression, GaussianProcess
+from papers.treatment_effects.metrics import effect_scores
+
+KERNELS = ("linear", "rbf")
+# Early stopping skips the optimizer step on purpose by returning None from training_step.
+warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`")
 
 
 def mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
@@ -42,10 +62,15 @@ class Dklite(ReproModule):
         hidden_dim: int = 50,
         feature_dim: int = 50,
         hidden_layers: int = 2,
+        kernel: str = "linear",
         variance_weight: float = 1.0,
+        variance_normalised: bool = True,
         reconstruction_weight: float = 1.0,
+        prior_precision: float = 1000.0,
+        noise_precision: float = 1.0,
         gp_lengthscale: float = 1.0,
         gp_noise: float = 0.1,
+        patience: int | None = None,
         cpu_threads: int | None = 1,
     ):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
@@ -57,24 +82,39 @@ class Dklite(ReproModule):
                 "model.hidden_layers, variance_weight and reconstruction_weight must be >= 0, got "
                 f"{hidden_layers}, {variance_weight}, {reconstruction_weight}"
             )
+        if kernel not in KERNELS:
+            raise ConfigError(f"model.kernel must be one of {KERNELS}, got {kernel!r}")
+        for name, value in (("prior_precision", prior_precision), ("noise_precision", noise_precision),
+                            ("gp_lengthscale", gp_lengthscale), ("gp_noise", gp_noise)):
+            if not value > 0:
+                raise ConfigError(f"model.{name} must be > 0, got {value}")
+        if patience is not None and patience < 1:
+            raise ConfigError(f"model.patience must be >= 1 or null (no early stopping), got {patience}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         widths = [hidden_dim] * (hidden_layers + 1)
         self.encoder = mlp([input_dim, *widths, feature_dim], final_activation=True)
         self.decoder = mlp([feature_dim, *widths, input_dim], final_activation=False)
-        self.gps = nn.ModuleList(
-            GaussianProcess(feature_dim, lengthscale=gp_lengthscale * feature_dim**0.5, noise=gp_noise) for _ in range(2)
-        )
+        if kernel == "linear":
+            regressors = [BayesianLinearRegression(feature_dim, prior_precision, noise_precision) for _ in range(2)]
+        else:
+            regressors = [GaussianProcess(feature_dim, lengthscale=gp_lengthscale * feature_dim**0.5, noise=gp_noise)
+                          for _ in range(2)]
+        self.gps = nn.ModuleList(regressors)
         self.input_dim = input_dim
         self.variance_weight = variance_weight
+        self.variance_normalised = variance_normalised
         self.reconstruction_weight = reconstruction_weight
+        self.patience = patience
+        self._reset_early_stopping()
 
+    # ------------------------------------------------------------------ model
 
     def _check(self, batch: dict) -> None:
         if batch["x"].shape[1] != self.input_dim:
             raise DataError(f"the data has {batch['x'].shape[1]} covariates but model.input_dim={self.input_dim}")
 
     def fit_arms(self, features: torch.Tensor, t: torch.Tensor, y: torch.Tensor):
-        """Condition each arm's GP on its units (outcomes centred on the arm's mean)."""
+        """Condition each arm's regressor on its units (outcomes centred on the arm's mean)."""
         posteriors, means = [], []
         for arm, gp in enumerate(self.gps):
             in_arm = t == arm
@@ -84,25 +124,40 @@ class Dklite(ReproModule):
         return posteriors, means
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The training loss and its parts, on the units of `fit_mask` (all training units if absent)."""
         self._check(batch)
-        train = batch["train_mask"]
-        x, t, y = batch["x"][train], batch["t"][train], batch["y"][train]
+        fit = batch.get("fit_mask", batch["train_mask"])
+        x, t, y = batch["x"][fit], batch["t"][fit], batch["y"][fit]
         features = self.encoder(x)
         posteriors, _ = self.fit_arms(features, t, y)
         overlap = features.new_zeros((), dtype=torch.float64)
         for arm, (gp, posterior) in enumerate(zip(self.gps, posteriors, strict=True)):
-            _, variance = gp.predict(posterior, features[t != arm])
-            overlap = overlap + (variance / gp.scale).mean()
+            other = features[t != arm]
+            _, variance = gp.predict(posterior, other)
+            if self.variance_normalised:
+                variance = variance / gp.prior_variance(other).clamp_min(1e-12)
+            overlap = overlap + variance.mean()
         likelihood = posteriors[0].negative_log_likelihood + posteriors[1].negative_log_likelihood
-        reconstruction = ((self.decoder(features) - x) ** 2).mean()
+        reconstruction = ((self.decoder(features) - x) ** 2).sum(1).mean()
         total = likelihood + self.variance_weight * overlap + self.reconstruction_weight * reconstruction
         return {"loss": total, "nll": likelihood, "overlap_variance": overlap, "reconstruction": reconstruction}
 
-    def training_step(self, batch, batch_idx):
-        losses = self.losses(batch)
-        for name, value in losses.items():
-            self.log(f"train/{name}", value.float(), on_step=False, on_epoch=True, prog_bar=name == "loss", batch_size=1)
-        return losses["loss"]
+    @torch.no_grad()
+    def factual_predictions(self, batch: dict, condition_on: torch.Tensor) -> torch.Tensor:
+        """Predicted factual outcome (standardised units) of every unit, regressors conditioned on `condition_on`."""
+        features = self.encoder(batch["x"])
+        posteriors, means = self.fit_arms(features[condition_on], batch["t"][condition_on], batch["y"][condition_on])
+        predictions = torch.zeros(len(features), dtype=torch.float64, device=features.device)
+        for arm, (gp, posterior, mean) in enumerate(zip(self.gps, posteriors, means, strict=True)):
+            in_arm = batch["t"] == arm
+            predictions[in_arm] = gp.predict(posterior, features[in_arm])[0] + mean
+        return predictions
+
+    def validation_error(self, batch: dict) -> torch.Tensor:
+        """Mean squared factual error on the held-out training units, the regressors fit on `fit_mask`."""
+        held_out = batch["train_mask"] & ~batch["fit_mask"]
+        predictions = self.factual_predictions(batch, batch["fit_mask"])
+        return ((predictions[held_out] - batch["y"][held_out].double()) ** 2).mean()
 
     @torch.no_grad()
     def potential_outcomes(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,12 +172,83 @@ class Dklite(ReproModule):
             outcomes.append((predicted + mean) * batch["y_std"] + batch["y_mean"])
         return outcomes[0], outcomes[1]
 
+    # ------------------------------------------------------------------ early stopping
+
+    def _reset_early_stopping(self) -> None:
+        self.best_error = math.inf
+        self.best_step = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_at: int | None = None
+
+    def _restore_best(self) -> None:
+        if self.best_state is not None:
+            self.load_state_dict(self.best_state)
+
+    def _early_stopping_step(self, batch: dict) -> bool:
+        """Record the held-out factual error of the current weights; True when training should stop."""
+        if self.patience is None:
+            return False
+        if "fit_mask" not in batch or bool((batch["fit_mask"] == batch["train_mask"]).all()):
+            raise ConfigError(
+                f"model.patience={self.patience} needs held-out training units: set data.validation_fraction > 0 "
+                "(or model.patience=null to train for trainer.max_epochs)"
+            )
+        error = float(self.validation_error(batch))
+        step = self.global_step
+        if error < self.best_error:
+            self.best_error, self.best_step = error, step
+            self.best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        self.log("train/validation_mse", error, on_step=False, on_epoch=True, batch_size=1)
+        return step - self.best_step >= self.patience
+
+    def on_train_start(self) -> None:
+        if self.stopped_at is not None:  # a finished, early-stopped run that is being resumed
+            self.trainer.should_stop = True
+
+    def training_step(self, batch, batch_idx):
+        if self.stopped_at is not None:
+            return None
+        if self._early_stopping_step(batch):
+            self.stopped_at = self.global_step
+            self._restore_best()
+            self.trainer.should_stop = True
+            return None  # no optimizer step: the restored best weights are the result
+        losses = self.losses(batch)
+        for name, value in losses.items():
+            self.log(f"train/{name}", value.float(), on_step=False, on_epoch=True, prog_bar=name == "loss", batch_size=1)
+        return losses["loss"]
+
+    def on_train_epoch_end(self) -> None:
+        # Runs before the checkpoint callback saves last.ckpt: the saved weights are the best ones.
+        last_epoch = self.trainer.max_epochs is not None and self.current_epoch + 1 >= self.trainer.max_epochs
+        if self.patience is not None and last_epoch and self.stopped_at is None:
+            self.stopped_at = self.global_step
+            self._restore_best()
+        if self.stopped_at is not None:
+            self.log("train/best_step", float(self.best_step), batch_size=1)
+            self.log("train/best_validation_mse", self.best_error, batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["dklite_early_stopping"] = {
+            "best_error": self.best_error, "best_step": self.best_step,
+            "best_state": self.best_state, "stopped_at": self.stopped_at,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("dklite_early_stopping")
+        if saved is not None:
+            self.best_error, self.best_step = saved["best_error"], saved["best_step"]
+            self.best_state, self.stopped_at = saved["best_state"], saved["stopped_at"]
+
+    # ------------------------------------------------------------------ test
+
     def test_step(self, batch, batch_idx):
         mu0_hat, mu1_hat = self.potential_outcomes(batch)
-        train = batch["train_mask"]
-        metrics = {}
-        for prefix, units in (("in_", train), ("out_", ~train)):
-            metrics.update(effect_errors(mu0_hat[units].cpu(), mu1_hat[units].cpu(),
-                                         batch["mu0"][units].cpu(), batch["mu1"][units].cpu(), prefix))
+        effects = (mu1_hat - mu0_hat).cpu().numpy()
+        true = (batch["mu1"] - batch["mu0"]).cpu().numpy() if "mu0" in batch else None
+        randomised = batch["randomised"].cpu().numpy() if "randomised" in batch else None
+        y = (batch["y"].double() * batch["y_std"] + batch["y_mean"]).cpu().numpy()
+        metrics = effect_scores(effects, batch["t"].cpu().numpy(), y, batch["train_mask"].cpu().numpy(),
+                                true_effects=true, randomised=randomised)
         for name, value in metrics.items():
             self.log(f"test/{name}", value, batch_size=1)

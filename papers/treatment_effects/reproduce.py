@@ -3,7 +3,10 @@
 tiny: generated replications with moderate selection (DKLITE against T/S-learners and econml's
 causal forest), and the overlap-regulariser ablation on replications with poor overlap.
 full: IHDP replications (1-5 downloaded with pinned checksums, or every ihdp_npci_<i>.csv of the
-folder named by `data.root=DIR` in `overrides`, or `+replications=[...]`).
+folder named by `data.root=DIR` in `overrides`, or `+replications=[...]`), then Twins (5 seeded
+treatment draws and splits) and Jobs (cfrnet's 10 replications). `data.root=DIR` may name the
+folder of one data set or a folder holding ihdp/, twins/ and jobs/; `+datasets=[ihdp]` runs a subset.
+IHDP's metrics keep plain keys (`dklite/out_sqrt_pehe`); Twins' and Jobs' are prefixed `twins/`, `jobs/`.
 """
 from __future__ import annotations
 
@@ -11,67 +14,72 @@ from pathlib import Path
 
 import matplotlib
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from common.errors import ConfigError  # noqa: E402
-from common.reproduce import PaperResults, train_experiment  # noqa: E402
-from common.run import CONFIG_FILE, load_weights  # noqa: E402
+from common.reproduce import PaperResults, load_trained_run, train_experiment  # noqa: E402
 from papers.treatment_effects.baselines import BASELINES, econml_available, score  # noqa: E402
 from papers.treatment_effects.data import ihdp_replications  # noqa: E402
 from papers.treatment_effects.metrics import mean_and_stderr  # noqa: E402
 
-EXPERIMENTS = {"tiny": "treatment_effects/tiny", "full": "treatment_effects/ihdp"}
-TINY_REPLICATIONS = (1, 2, 3)
+EXPERIMENTS = {"tiny": "treatment_effects/tiny", "ihdp": "treatment_effects/ihdp",
+               "twins": "treatment_effects/twins", "jobs": "treatment_effects/jobs"}
+FULL_DATASETS = ("ihdp", "twins", "jobs")
+DEFAULT_REPLICATIONS = {"tiny": [1, 2, 3], "ihdp": [1, 2, 3, 4, 5], "twins": [1, 2, 3, 4, 5], "jobs": list(range(1, 11))}
 POOR_OVERLAP = "data.synthetic.selection=3.0"
-SCORES = ("in_sqrt_pehe", "out_sqrt_pehe", "in_ate_error", "out_ate_error")
+EFFECT_SCORES = ("in_sqrt_pehe", "out_sqrt_pehe", "in_ate_error", "out_ate_error")
+POLICY_SCORES = ("in_policy_risk", "out_policy_risk", "in_att_error", "out_att_error")
+HEADERS = {"in_sqrt_pehe": "in-sample √PEHE", "out_sqrt_pehe": "out-of-sample √PEHE", "in_ate_error": "in-sample ε_ATE",
+           "out_ate_error": "out-of-sample ε_ATE", "in_policy_risk": "in-sample R_pol", "out_policy_risk": "out-of-sample R_pol",
+           "in_att_error": "in-sample ε_ATT", "out_att_error": "out-of-sample ε_ATT"}
 LABELS = {"dklite": "DKLITE", "t_learner": "T-learner (RF)", "s_learner": "S-learner (RF)",
           "causal_forest": "Causal forest (econml)", "dklite_no_variance": "DKLITE without variance term"}
 
 
-def _replications(cfg: DictConfig) -> list[int]:
+def _replications(cfg: DictConfig, dataset: str) -> list[int]:
     if cfg.get("replications"):
         return [int(r) for r in cfg.replications]
-    if cfg.scale == "tiny":
-        return list(TINY_REPLICATIONS)
     roots = [o.split("=", 1)[1] for o in cfg.overrides if o.startswith("data.root=")]
-    if roots:
+    if dataset == "ihdp" and roots:
         found = ihdp_replications(roots[-1])
         if not found:
-            raise ConfigError(f"data.root={roots[-1]} holds no ihdp_npci_<i>.csv files")
+            raise ConfigError(f"data.root={roots[-1]} holds no ihdp_npci_<i>.csv files (nor an ihdp/ folder of them)")
         return found
-    return [1, 2, 3, 4, 5]
+    return list(DEFAULT_REPLICATIONS[dataset])
 
 
-def _load_run(run_dir: Path):
-    run_cfg = OmegaConf.load(run_dir / CONFIG_FILE)
-    datamodule = instantiate(run_cfg.data)
-    datamodule.setup("test")
-    model = instantiate(run_cfg.model)
-    load_weights(model, run_dir / "checkpoints" / "last.ckpt")
-    return datamodule, model
+def _datasets(cfg: DictConfig) -> list[str]:
+    if cfg.scale == "tiny":
+        return ["tiny"]
+    datasets = [str(d) for d in cfg.get("datasets") or FULL_DATASETS]
+    unknown = sorted(set(datasets) - set(FULL_DATASETS))
+    if unknown:
+        raise ConfigError(f"datasets may hold {list(FULL_DATASETS)}, got {unknown}")
+    return datasets
 
 
-def run_methods(cfg: DictConfig, replications: list[int], extra: list[str], with_baselines: bool, label: str):
-    """Per method, a list of per-replication scores; plus the last replication's effects for plots."""
-    experiment = EXPERIMENTS[cfg.scale]
+def run_methods(cfg: DictConfig, dataset: str, replications: list[int], extra: list[str], with_baselines: bool,
+                label: str):
+    """Per method, a list of per-replication scores; plus the first replication's effects for plots."""
+    experiment = EXPERIMENTS[dataset]
+    keys = POLICY_SCORES if dataset == "jobs" else EFFECT_SCORES
     baselines = {n: f for n, f in BASELINES.items() if n != "causal_forest" or econml_available()}
     scores: dict[str, list[dict]] = {}
     example = None
     for replication in tqdm(replications, desc=label, unit="replication"):
         metrics = train_experiment(cfg, experiment, [f"data.replication={replication}", *extra])
-        scores.setdefault("dklite", []).append({k: metrics[f"test/{k}"] for k in SCORES})
+        scores.setdefault("dklite", []).append({k: metrics[f"test/{k}"] for k in keys})
         if not with_baselines:
             continue
-        datamodule, model = _load_run(Path(metrics["run_dir"]))
+        datamodule, model = load_trained_run(metrics["run_dir"])
         data, train = datamodule.data, datamodule.train_mask
         for name, method in baselines.items():
             scores.setdefault(name, []).append(score(method(data, train, seed=cfg.seed), data, train))
-        if example is None:
+        if example is None and data.has_potential_outcomes:
             mu0, mu1 = model.potential_outcomes(datamodule.batch)
             example = (data.name, data.effects, (mu1 - mu0).numpy(), train)
     return scores, example
@@ -80,26 +88,25 @@ def run_methods(cfg: DictConfig, replications: list[int], extra: list[str], with
 def summarise(scores: dict[str, list[dict]], prefix: str = "") -> dict[str, float]:
     metrics = {}
     for method, runs in scores.items():
-        for key in SCORES:
+        for key in runs[0]:
             mean, stderr = mean_and_stderr([run[key] for run in runs])
             metrics[f"{prefix}{method}/{key}"] = mean
             metrics[f"{prefix}{method}/{key}_se"] = stderr
     return metrics
 
 
-def results_table(metrics: dict[str, float], methods: list[str], prefix: str = "") -> str:
-    lines = ["| method | in-sample √PEHE | out-of-sample √PEHE | in-sample ε_ATE | out-of-sample ε_ATE |",
-             "|---|---|---|---|---|"]
+def results_table(metrics: dict[str, float], methods: list[str], prefix: str = "", keys=EFFECT_SCORES) -> str:
+    lines = ["| method | " + " | ".join(HEADERS[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for method in methods:
-        cells = [f"{metrics[f'{prefix}{method}/{k}']:.3f} ± {metrics[f'{prefix}{method}/{k}_se']:.3f}" for k in SCORES]
+        cells = [f"{metrics[f'{prefix}{method}/{k}']:.3f} ± {metrics[f'{prefix}{method}/{k}_se']:.3f}" for k in keys]
         lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(metrics: dict[str, float], methods: list[str], example, path: Path) -> Path:
+def plot(metrics: dict[str, float], methods: list[str], example, path: Path, prefix: str = "") -> Path:
     figure, (bars, scatter) = plt.subplots(1, 2, figsize=(11, 4.2))
-    means = [metrics[f"{m}/out_sqrt_pehe"] for m in methods]
-    errors = [metrics[f"{m}/out_sqrt_pehe_se"] for m in methods]
+    means = [metrics[f"{prefix}{m}/out_sqrt_pehe"] for m in methods]
+    errors = [metrics[f"{prefix}{m}/out_sqrt_pehe_se"] for m in methods]
     bars.bar(range(len(methods)), means, yerr=errors, capsize=4, color="tab:blue")
     bars.set_xticks(range(len(methods)), [LABELS[m] for m in methods], rotation=20, ha="right", fontsize=8)
     bars.set_ylabel("out-of-sample √PEHE (mean ± s.e.)")
@@ -119,29 +126,40 @@ def plot(metrics: dict[str, float], methods: list[str], example, path: Path) -> 
 
 
 def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
-    if cfg.scale not in EXPERIMENTS:
-        raise ConfigError(f"scale must be one of {sorted(EXPERIMENTS)}, got {cfg.scale}")
+    if cfg.scale not in ("tiny", "full"):
+        raise ConfigError(f"scale must be 'tiny' or 'full', got {cfg.scale}")
     torch.set_num_threads(1)  # see Dklite.setup: full-batch steps this small run fastest on one thread
-    replications = _replications(cfg)
-    scores, example = run_methods(cfg, replications, [], with_baselines=True, label="DKLITE and baselines")
-    metrics = summarise(scores)
-    methods = list(scores)
-    for baseline in methods[1:]:
-        metrics[f"dklite_minus_{baseline}/out_sqrt_pehe"] = (
-            metrics["dklite/out_sqrt_pehe"] - metrics[f"{baseline}/out_sqrt_pehe"]
-        )
-    where = "generated replications" if cfg.scale == "tiny" else "IHDP replications"
-    sections = [
-        f"## DKLITE and baselines on {len(replications)} {where} ({', '.join(map(str, replications))})",
-        "", results_table(metrics, methods), "",
-    ]
-    if not econml_available():
-        sections += ["econml is not installed: the causal-forest baseline was skipped.", ""]
+    metrics, sections, figures = {}, [], []
+    names = {"tiny": "generated replications", "ihdp": "IHDP replications", "twins": "Twins replications",
+             "jobs": "Jobs replications"}
+    for dataset in _datasets(cfg):
+        replications = _replications(cfg, dataset)
+        prefix = "" if dataset in ("tiny", "ihdp") else f"{dataset}/"
+        scores, example = run_methods(cfg, dataset, replications, [], with_baselines=True,
+                                      label=f"{dataset}: DKLITE and baselines")
+        metrics.update(summarise(scores, prefix))
+        methods = list(scores)
+        keys = POLICY_SCORES if dataset == "jobs" else EFFECT_SCORES
+        headline = "out_policy_risk" if dataset == "jobs" else "out_sqrt_pehe"
+        for baseline in methods[1:]:
+            metrics[f"{prefix}dklite_minus_{baseline}/{headline}"] = (
+                metrics[f"{prefix}dklite/{headline}"] - metrics[f"{prefix}{baseline}/{headline}"]
+            )
+        sections += [
+            f"## DKLITE and baselines on {len(replications)} {names[dataset]} ({', '.join(map(str, replications))})",
+            "", results_table(metrics, methods, prefix, keys), "",
+        ]
+        if not econml_available():
+            sections += ["econml is not installed: the causal-forest baseline was skipped.", ""]
+        if example is not None and not figures:
+            figures.append(plot(metrics, methods, example, results_dir / "treatment_effects.png", prefix))
 
     if cfg.scale == "tiny":
+        replications = _replications(cfg, "tiny")
         ablation = {}
         for name, extra in (("dklite", [POOR_OVERLAP]), ("dklite_no_variance", [POOR_OVERLAP, "model.variance_weight=0.0"])):
-            runs, _ = run_methods(cfg, replications, extra, with_baselines=False, label=f"{LABELS[name]}, poor overlap")
+            runs, _ = run_methods(cfg, "tiny", replications, extra, with_baselines=False,
+                                  label=f"{LABELS[name]}, poor overlap")
             ablation[name] = runs["dklite"]
         metrics.update(summarise(ablation, prefix="poor_overlap/"))
         metrics["poor_overlap/variance_minus_none/out_sqrt_pehe"] = (
@@ -149,5 +167,4 @@ def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
         )
         sections += ["## Ablation: the posterior-variance term under poor overlap (selection = 3)", "",
                      results_table(metrics, list(ablation), prefix="poor_overlap/"), ""]
-    figure = plot(metrics, methods, example, results_dir / "treatment_effects.png")
-    return PaperResults(metrics=metrics, figures=[figure], sections=sections)
+    return PaperResults(metrics=metrics, figures=figures, sections=sections)

@@ -107,4 +107,96 @@ def test_split_and_datamodule_batch():
     assert abs(float(y_train.mean())) < 1e-5 and abs(float(y_train.std(unbiased=False)) - 1) < 1e-4
     assert len(datamodule.train_dataloader()) == 3 and len(datamodule.test_dataloader()) == 1
     with pytest.raises(ConfigError, match="data.source"):
-        TreatmentEffectDataModule(source="twins")
+        TreatmentEffectDataModule(source="twinz")
+
+
+# ---------------------------------------------------------------------------- Twins and Jobs
+
+TWINS_EXCERPT = SHARED_DATA / "twins" / "GANITE_Twin_data.csv.gz"
+JOBS_EXCERPT = SHARED_DATA / "jobs" / "jobs_DW_bin.new.10.test.npz"
+
+
+@pytest.fixture
+def twins_file():
+    if not TWINS_EXCERPT.is_file():
+        pytest.skip(f"real Twins file not found at {TWINS_EXCERPT}")
+    return TWINS_EXCERPT
+
+
+@pytest.fixture
+def jobs_file():
+    if not JOBS_EXCERPT.is_file():
+        pytest.skip(f"real Jobs file not found at {JOBS_EXCERPT}")
+    return JOBS_EXCERPT
+
+
+def test_reads_real_twins_and_draws_a_seeded_replication(twins_file):
+    from papers.treatment_effects.data import read_twins_csv, twins_replication
+
+    table = read_twins_csv(twins_file)
+    assert table.x.shape == (11400, 30)
+    assert 0.15 < table.y0.mean() < 0.2 and table.y1.mean() < table.y0.mean()  # the lighter twin dies more often
+    a, b = twins_replication(table, seed=1), twins_replication(table, seed=1)
+    assert np.array_equal(a.t, b.t) and not np.array_equal(a.t, twins_replication(table, seed=2).t)
+    assert 0.4 < a.t.mean() < 0.6 and np.allclose(a.x.mean(0), 0, atol=1e-9)
+    assert np.array_equal(a.y, np.where(a.t == 1, a.mu1, a.mu0))
+    datamodule = TreatmentEffectDataModule(source="twins", root=str(SHARED_DATA), replication=1, test_fraction=0.2)
+    datamodule.setup()  # the parent folder works too: it holds twins/
+    assert int(datamodule.batch["train_mask"].sum()) == 9120
+
+
+def test_twins_bad_file_is_named(tmp_path):
+    from papers.treatment_effects.data import read_twins_csv
+
+    header = ",".join([f"'c{i}'" for i in range(30)] + ["'outcome(t=0)'"])
+    path = tmp_path / "GANITE_Twin_data.csv"
+    path.write_text(header + "\n" + ",".join(["1"] * 31) + "\n")
+    with pytest.raises(DataError, match=r"GANITE_Twin_data\.csv: missing column\(s\) outcome\(t=1\)"):
+        read_twins_csv(path)
+    path.write_text(header + ",'outcome(t=1)'\n" + ",".join(["1"] * 30) + ",500,9999\n")
+    with pytest.raises(DataError, match=r"column outcome\(t=0\) must hold a day of death"):
+        read_twins_csv(path)
+
+
+def test_reads_real_jobs_test_split(jobs_file, tmp_path):
+    from papers.treatment_effects.data import jobs_replication, read_jobs_npz
+
+    arrays = read_jobs_npz(jobs_file)
+    assert arrays["x"].shape == (642, 17, 10)
+    data = jobs_replication({"test": jobs_file}, replication=3)
+    assert data.x.shape == (642, 17) and not data.has_potential_outcomes and data.test_units is None
+    assert data.t[data.randomised].mean() > data.t.mean()  # every treated unit comes from the trial
+    assert (data.t[~data.randomised] == 0).all()
+    with pytest.raises(ConfigError, match="replications 1-10"):
+        jobs_replication({"test": jobs_file}, replication=11)
+    datamodule = TreatmentEffectDataModule(source="jobs", root=str(SHARED_DATA / "jobs"), replication=1)
+    datamodule.setup()
+    assert "randomised" in datamodule.batch and "mu0" not in datamodule.batch
+
+
+def test_jobs_bad_file_is_named(tmp_path):
+    from papers.treatment_effects.data import read_jobs_npz
+
+    path = tmp_path / "jobs.npz"
+    np.savez(path, x=np.zeros((4, 2, 1)), t=np.zeros((4, 1)), yf=np.zeros((4, 1)))
+    with pytest.raises(DataError, match=r"jobs\.npz: missing array\(s\) e"):
+        read_jobs_npz(path)
+    np.savez(path, x=np.zeros((4, 2, 1)), t=np.full((4, 1), 2.0), yf=np.zeros((4, 1)), e=np.ones((4, 1)))
+    with pytest.raises(DataError, match=r"jobs\.npz: t must be binary"):
+        read_jobs_npz(path)
+    with pytest.raises(DataError, match="Missing Jobs file"):
+        read_jobs_npz(tmp_path / "absent.npz")
+
+
+def test_validation_units_are_held_out_per_arm():
+    from papers.treatment_effects.data import validation_units
+
+    train = np.ones(100, dtype=bool)
+    train[:10] = False
+    t = np.r_[np.zeros(50, dtype=int), np.ones(50, dtype=int)]
+    held = validation_units(train, t, 0.2, seed=0)
+    assert not (held & ~train).any() and held[t == 0].sum() == 8 and held[t == 1].sum() == 10
+    assert np.array_equal(held, validation_units(train, t, 0.2, seed=0))
+    assert not validation_units(train, t, 0.0, seed=0).any()
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        validation_units(train, t, 1.0, seed=0)

@@ -22,7 +22,8 @@ def _model(**kwargs):
 
 
 def _train(model, batch, steps):
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    torch.set_num_threads(1)  # full-batch steps this small: one thread is fastest (see Dklite.cpu_threads)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(steps):
         optimizer.zero_grad()
         model.losses(batch)["loss"].backward()
@@ -70,8 +71,8 @@ def test_untrained_model_fails_the_tiny_claims(tiny_thresholds):
 def test_training_lowers_sqrt_pehe_and_is_deterministic():
     batch = _batch(units=240)
     before = _out_of_sample(_model(), batch)["sqrt_pehe"]
-    trained = _out_of_sample(_train(_model(), batch, 150), batch)["sqrt_pehe"]
-    again = _out_of_sample(_train(_model(), batch, 150), batch)["sqrt_pehe"]
+    trained = _out_of_sample(_train(_model(), batch, 400), batch)["sqrt_pehe"]
+    again = _out_of_sample(_train(_model(), batch, 400), batch)["sqrt_pehe"]
     assert trained < 0.8 * before
     assert trained == again
 
@@ -83,3 +84,40 @@ def test_bad_configuration_and_shapes_are_named():
         Dklite(optimizer=torch.optim.Adam, input_dim=5, variance_weight=-1)
     with pytest.raises(DataError, match="model.input_dim=7"):
         Dklite(optimizer=torch.optim.Adam, input_dim=7).losses(_batch(units=60))
+
+
+def test_rbf_kernel_stays_available():
+    model, batch = _model(kernel="rbf"), _batch(units=120)
+    losses = model.losses(batch)
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"]) and model.gps[0].log_noise.grad is not None
+    with pytest.raises(ConfigError, match="model.kernel"):
+        _model(kernel="poly")
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path):
+    """With a learning rate far too large the held-out factual error soon stops improving: training
+    ends `patience` steps after its best step, and the saved weights are those of the best step."""
+    from common import run
+    from common.reproduce import load_trained_run
+
+    cfg = run.compose("train", [
+        "experiment=treatment_effects/tiny", "logger=none", "trainer.enable_progress_bar=false",
+        "data.synthetic.units=120", "data.steps_per_epoch=10", "trainer.max_epochs=20", "model.patience=15",
+        "model.optimizer.lr=0.3", f"paths.output_dir={tmp_path}",
+    ])
+    metrics = run.train(cfg)
+    best_step = int(metrics["train/best_step"])
+    assert best_step + 15 < 200  # stopped before max_epochs * steps_per_epoch
+    datamodule, model = load_trained_run(tmp_path)
+    saved = run.read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["dklite_early_stopping"]
+    assert saved["stopped_at"] == best_step + 15 and saved["best_step"] == best_step
+    assert float(model.validation_error(datamodule.batch)) == pytest.approx(metrics["train/best_validation_mse"], rel=1e-6)
+    again = run.train(cfg)  # re-running the finished run trains no further
+    assert again["test/out_sqrt_pehe"] == pytest.approx(metrics["test/out_sqrt_pehe"])
+
+
+def test_patience_without_held_out_units_is_a_clear_error():
+    model, batch = _model(patience=5), _batch(units=60)
+    with pytest.raises(ConfigError, match="data.validation_fraction"):
+        model._early_stopping_step(batch)
