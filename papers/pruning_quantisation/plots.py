@@ -8,7 +8,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-MARKERS = {"float": "o", "pruned": "s", "quantised": "^", "pruned_quantised": "D"}
+MARKERS = {
+    "float": "o", "pruned": "s", "quantised": "^", "pruned_quantised": "D", "slimmed": "v", "slimmed_quantised": "P",
+}
 COLOURS = {"alexnet": "tab:red", "mobilenet": "tab:blue", "shufflenet": "tab:green"}
 
 

@@ -1,8 +1,9 @@
 """pruning_quantisation's part of `scripts/reproduce.py`: train, prune, quantise, measure, plot.
 
 For every network of `compression.networks`: train it (float), prune it and fine-tune under the
-masks (pruned), quantise both to int8 (quantised, pruned_quantised), then measure each of the
-four on the same test set and the same CPU. Then the overfitting experiment: a network without
+masks (pruned), slim it (the same filters physically removed) and fine-tune the smaller network
+as long (slimmed), quantise all three to int8 (quantised, pruned_quantised, slimmed_quantised),
+then measure each of the six on the same test set and the same CPU. Then the overfitting experiment: a network without
 dropout trained long on a small training set, and the same network pruned and fine-tuned.
 Settings come from the experiment config's `compression:` section; `overrides=[...]` reach it.
 """
@@ -35,20 +36,26 @@ from papers.pruning_quantisation.networks import NETWORKS
 from papers.pruning_quantisation.plots import plot_tradeoffs
 
 EXPERIMENTS = {"tiny": "pruning_quantisation/tiny", "full": "pruning_quantisation/cifar10"}
-METHODS = ("float", "pruned", "quantised", "pruned_quantised")
+METHODS = ("float", "pruned", "quantised", "pruned_quantised", "slimmed", "slimmed_quantised")
 # Parameters are counted on the float network a method starts from (int8 ones hold the same).
-FLOAT_ORIGIN = {"float": "float", "pruned": "pruned", "quantised": "float", "pruned_quantised": "pruned"}
+FLOAT_ORIGIN = {
+    "float": "float", "pruned": "pruned", "quantised": "float", "pruned_quantised": "pruned",
+    "slimmed": "slimmed", "slimmed_quantised": "slimmed",
+}
 MB = 2**20
 
 
-
-def _train_then_prune(cfg: DictConfig, experiment: str, overrides: list[str], sparsity: float, epochs: int):
+def _train_then_prune(
+    cfg: DictConfig, experiment: str, overrides: list[str], sparsity: float, epochs: int, slim: bool = False,
+) -> list[Path]:
+    """Run dirs of: the trained network, it pruned by masks and fine-tuned, [it slimmed and fine-tuned]."""
     trained = Path(train_experiment(cfg, experiment, overrides)["run_dir"])
-    pruned = Path(train_experiment(cfg, experiment, [
-        *overrides, f"model.prune_sparsity={sparsity}",
-        f"model.init_from={trained / 'checkpoints' / 'last.ckpt'}", f"trainer.max_epochs={epochs}",
-    ])["run_dir"])
-    return trained, pruned
+    init = [f"model.init_from={trained / 'checkpoints' / 'last.ckpt'}", f"trainer.max_epochs={epochs}"]
+    kinds = ["prune_sparsity", "slim_sparsity"] if slim else ["prune_sparsity"]
+    return [trained] + [
+        Path(train_experiment(cfg, experiment, [*overrides, f"model.{kind}={sparsity}", *init])["run_dir"])
+        for kind in kinds
+    ]
 
 
 def _test_batch(datamodule, size: int) -> torch.Tensor:
@@ -57,20 +64,22 @@ def _test_batch(datamodule, size: int) -> torch.Tensor:
 
 
 def compress_network(cfg: DictConfig, experiment: str, settings: DictConfig, network: str) -> dict[str, float]:
-    float_dir, pruned_dir = _train_then_prune(
-        cfg, experiment, [f"model.network={network}"], settings.sparsity, settings.finetune_epochs
+    run_dirs = _train_then_prune(
+        cfg, experiment, [f"model.network={network}"], settings.sparsity, settings.finetune_epochs, slim=True
     )
     with quantised_kernels_allowed():
-        return _measure(float_dir, pruned_dir, settings, network)
+        return _measure(*run_dirs, settings, network)
 
 
-def _measure(float_dir: Path, pruned_dir: Path, settings: DictConfig, network: str) -> dict[str, float]:
+def _measure(float_dir: Path, pruned_dir: Path, slimmed_dir: Path, settings: DictConfig, network: str) -> dict[str, float]:
     datamodule, float_model = load_trained_run(float_dir)
     _, pruned_model = load_trained_run(pruned_dir)
+    _, slimmed_model = load_trained_run(slimmed_dir)
     calibration = [images for images, _ in itertools.islice(datamodule.train_eval_dataloader(), settings.calibration_batches)]
-    nets = {"float": float_model.net, "pruned": make_pruning_permanent(pruned_model.net)}
-    nets["quantised"] = quantise_static(nets["float"], calibration, settings.backend)
-    nets["pruned_quantised"] = quantise_static(nets["pruned"], calibration, settings.backend)
+    nets = {"float": float_model.net, "pruned": make_pruning_permanent(pruned_model.net), "slimmed": slimmed_model.net}
+    for method in ("quantised", "pruned_quantised", "slimmed_quantised"):
+        nets[method] = quantise_static(nets[FLOAT_ORIGIN[method]], calibration, settings.backend)
+    nets = {method: nets[method] for method in METHODS}
 
     metrics = {}
     example = _test_batch(datamodule, 1)
@@ -170,7 +179,8 @@ def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
         f"| {metrics[f'{name}/gap']:.4f} |" for name in ("overfit", "overfit_pruned")
     )
     sections = [
-        f"## Float, pruned (sparsity {settings.sparsity} per layer), quantised (int8, {settings.backend})",
+        f"## Float, pruned (masks, sparsity {settings.sparsity} per layer), slimmed (the same rule, filters "
+        f"removed), quantised (int8, {settings.backend})",
         "",
         f"Latency: median of {settings.latency_repeats} interleaved runs on {settings.latency_threads} CPU thread(s); "
         "size: `torch.save(state_dict)` and traced TorchScript file.",

@@ -16,6 +16,7 @@ def test_reproduce_pruning_quantisation_tiny(tmp_path):
     assert (tmp_path / "tradeoffs.png").stat().st_size > 10_000
     report = (tmp_path / "report.md").read_text()
     assert "| mobilenet | pruned_quantised |" in report and "| overfit_pruned |" in report
+    assert "| mobilenet | slimmed_quantised |" in report
 
 
 def test_unknown_network_in_the_reproduce_settings_is_named(tmp_path):
