@@ -44,6 +44,16 @@ def ihdp_excerpt() -> Path:
 
 
 @pytest.fixture
+def twins_excerpt() -> Path:
+    return _shared_excerpt("twins", "GANITE_Twin_data.csv.gz")
+
+
+@pytest.fixture
+def jobs_excerpt() -> Path:
+    return _shared_excerpt("jobs", "jobs_DW_bin.new.10.test.npz")
+
+
+@pytest.fixture
 def cifar10_excerpt() -> Path:
     return _shared_excerpt("cifar10_small/image_data_format_1", "trainLabels.csv")
 

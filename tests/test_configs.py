@@ -17,6 +17,8 @@ REAL_DATA_FIXTURES = {
     "humbug_cnn/zooniverse": "zooniverse_excerpt",
     "humbug_cnn/humbugdb": "humbugdb_excerpt",
     "treatment_effects/ihdp": "ihdp_excerpt",
+    "treatment_effects/twins": "twins_excerpt",
+    "treatment_effects/jobs": "jobs_excerpt",
     "pruning_quantisation/cifar10": "cifar10_excerpt",
 }
 # The CIFAR-10 excerpt is 200 training images with no test set: carve one out.
