@@ -37,7 +37,7 @@ HEADERS = {"in_sqrt_pehe": "in-sample √PEHE", "out_sqrt_pehe": "out-of-sample 
            "out_ate_error": "out-of-sample ε_ATE", "in_policy_risk": "in-sample R_pol", "out_policy_risk": "out-of-sample R_pol",
            "in_att_error": "in-sample ε_ATT", "out_att_error": "out-of-sample ε_ATT"}
 LABELS = {"dklite": "DKLITE", "t_learner": "T-learner (RF)", "s_learner": "S-learner (RF)",
-          "causal_forest": "Causal forest (econml)", "dklite_no_variance": "DKLITE without variance term"}
+          "causal_forest": "Causal forest (econml)", "tarnet": "TARNet (same encoder)", "dklite_no_variance": "DKLITE without variance term"}
 
 
 def _replications(cfg: DictConfig, dataset: str) -> list[int]:
