@@ -1,8 +1,10 @@
 """Base LightningModule: optimizer and scheduler come from the config as `_partial_` callables."""
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -54,3 +56,25 @@ class ReproModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
+
+
+
+class EpochSeeding(pl.Callback):
+    """Seeds the global random generators from (seed, epoch) at the first training batch of every epoch.
+
+    Dropout masks, and anything else drawn from the global generators while training, then depend
+    only on the seed and the epoch, so a run resumed from an end-of-epoch checkpoint goes on exactly
+    as an uninterrupted run of the same seed. Saving and restoring the generators' states is not
+    enough: Lightning draws from them at other points in the first epoch of a fit than in later ones.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        if batch_idx != 0:
+            return
+        epoch_seed = int(np.random.default_rng([self.seed, trainer.current_epoch]).integers(2**31 - 1))
+        torch.manual_seed(epoch_seed)
+        np.random.seed(epoch_seed)
+        random.seed(epoch_seed)

@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from common import CONFIG_DIR
 from common.errors import ConfigError, DataError
+from common.lightning import EpochSeeding
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -143,7 +144,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     checkpoint = ModelCheckpoint(
         dirpath=output_dir / "checkpoints", save_last=True, save_top_k=1, save_on_train_epoch_end=True
     )
-    trainer = build_trainer(cfg, output_dir, callbacks=[checkpoint])
+    trainer = build_trainer(cfg, output_dir, callbacks=[checkpoint, EpochSeeding(cfg.seed)])
     if resume_from is not None:
         print(f"Resuming from {resume_from}")
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
