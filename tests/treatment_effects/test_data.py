@@ -112,22 +112,14 @@ def test_split_and_datamodule_batch():
 
 # ---------------------------------------------------------------------------- Twins and Jobs
 
-TWINS_EXCERPT = SHARED_DATA / "twins" / "GANITE_Twin_data.csv.gz"
-JOBS_EXCERPT = SHARED_DATA / "jobs" / "jobs_DW_bin.new.10.test.npz"
+@pytest.fixture
+def twins_file(twins_excerpt):
+    return twins_excerpt / "GANITE_Twin_data.csv.gz"
 
 
 @pytest.fixture
-def twins_file():
-    if not TWINS_EXCERPT.is_file():
-        pytest.skip(f"real Twins file not found at {TWINS_EXCERPT}")
-    return TWINS_EXCERPT
-
-
-@pytest.fixture
-def jobs_file():
-    if not JOBS_EXCERPT.is_file():
-        pytest.skip(f"real Jobs file not found at {JOBS_EXCERPT}")
-    return JOBS_EXCERPT
+def jobs_file(jobs_excerpt):
+    return jobs_excerpt / "jobs_DW_bin.new.10.test.npz"
 
 
 def test_reads_real_twins_and_draws_a_seeded_replication(twins_file):
@@ -140,7 +132,7 @@ def test_reads_real_twins_and_draws_a_seeded_replication(twins_file):
     assert np.array_equal(a.t, b.t) and not np.array_equal(a.t, twins_replication(table, seed=2).t)
     assert 0.4 < a.t.mean() < 0.6 and np.allclose(a.x.mean(0), 0, atol=1e-9)
     assert np.array_equal(a.y, np.where(a.t == 1, a.mu1, a.mu0))
-    datamodule = TreatmentEffectDataModule(source="twins", root=str(SHARED_DATA), replication=1, test_fraction=0.2)
+    datamodule = TreatmentEffectDataModule(source="twins", root=str(twins_file.parent.parent), replication=1, test_fraction=0.2)
     datamodule.setup()  # the parent folder works too: it holds twins/
     assert int(datamodule.batch["train_mask"].sum()) == 9120
 
@@ -169,7 +161,7 @@ def test_reads_real_jobs_test_split(jobs_file, tmp_path):
     assert (data.t[~data.randomised] == 0).all()
     with pytest.raises(ConfigError, match="replications 1-10"):
         jobs_replication({"test": jobs_file}, replication=11)
-    datamodule = TreatmentEffectDataModule(source="jobs", root=str(SHARED_DATA / "jobs"), replication=1)
+    datamodule = TreatmentEffectDataModule(source="jobs", root=str(jobs_file.parent), replication=1)
     datamodule.setup()
     assert "randomised" in datamodule.batch and "mu0" not in datamodule.batch
 
