@@ -58,7 +58,6 @@ class ReproModule(pl.LightningModule):
         }
 
 
-
 class EpochSeeding(pl.Callback):
     """Seeds the global random generators from (seed, epoch) at the first training batch of every epoch.
 
