@@ -15,7 +15,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from papers.treatment_effects.data import Replication, replication_batch, validation_units
 from papers.treatment_effects.metrics import effect_scores
-from papers.treatment_effects.model import mlp
+from papers.treatment_effects.model import BestWeights, mlp
 
 
 def _forest(seed: int) -> RandomForestRegressor:
@@ -77,25 +77,19 @@ def tarnet(data: Replication, train: np.ndarray, seed: int = 0, max_steps: int =
         torch.manual_seed(seed)
         model = Tarnet(data.x.shape[1])
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    best_error, best_state, steps_since_best = float("inf"), None, 0
-    for _ in range(max_steps):
+    best = BestWeights(patience)
+    for step in range(max_steps):
         if validation.any():
             with torch.no_grad():
                 mu0, mu1 = model(x[validation])
                 error = _factual_error(mu0, mu1, t[validation], y[validation]).item()
-            if error < best_error:
-                best_error, steps_since_best = error, 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                steps_since_best += 1
-                if steps_since_best >= patience:
-                    break
+            if best.update(model, error, step):
+                break
         optimizer.zero_grad()
         mu0, mu1 = model(x[fit])
         _factual_error(mu0, mu1, t[fit], y[fit]).backward()
         optimizer.step()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    best.restore(model)
     with torch.no_grad():
         mu0, mu1 = model(x)
     return ((mu1 - mu0).double() * batch["y_std"]).numpy()

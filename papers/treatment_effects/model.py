@@ -53,6 +53,27 @@ def mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class BestWeights:
+    """The weights of the step with the lowest held-out error so far; `update` says when `patience`
+    steps have passed without a new best (early stopping). Shared by DKLITE and the TARNet baseline."""
+
+    def __init__(self, patience: int | None):
+        self.patience = patience
+        self.error = math.inf
+        self.step = -1
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, module: nn.Module, error: float, step: int) -> bool:
+        if error < self.error:
+            self.error, self.step = error, step
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        return self.patience is not None and step - self.step >= self.patience
+
+    def restore(self, module: nn.Module) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
 class Dklite(ReproModule):
     def __init__(
         self,
@@ -175,14 +196,8 @@ class Dklite(ReproModule):
     # ------------------------------------------------------------------ early stopping
 
     def _reset_early_stopping(self) -> None:
-        self.best_error = math.inf
-        self.best_step = -1
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best = BestWeights(self.patience)
         self.stopped_at: int | None = None
-
-    def _restore_best(self) -> None:
-        if self.best_state is not None:
-            self.load_state_dict(self.best_state)
 
     def _early_stopping_step(self, batch: dict) -> bool:
         """Record the held-out factual error of the current weights; True when training should stop."""
@@ -194,12 +209,8 @@ class Dklite(ReproModule):
                 "(or model.patience=null to train for trainer.max_epochs)"
             )
         error = float(self.validation_error(batch))
-        step = self.global_step
-        if error < self.best_error:
-            self.best_error, self.best_step = error, step
-            self.best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
         self.log("train/validation_mse", error, on_step=False, on_epoch=True, batch_size=1)
-        return step - self.best_step >= self.patience
+        return self.best.update(self, error, self.global_step)
 
     def on_train_start(self) -> None:
         if self.stopped_at is not None:  # a finished, early-stopped run that is being resumed
@@ -210,7 +221,7 @@ class Dklite(ReproModule):
             return None
         if self._early_stopping_step(batch):
             self.stopped_at = self.global_step
-            self._restore_best()
+            self.best.restore(self)
             self.trainer.should_stop = True
             return None  # no optimizer step: the restored best weights are the result
         losses = self.losses(batch)
@@ -223,22 +234,22 @@ class Dklite(ReproModule):
         last_epoch = self.trainer.max_epochs is not None and self.current_epoch + 1 >= self.trainer.max_epochs
         if self.patience is not None and last_epoch and self.stopped_at is None:
             self.stopped_at = self.global_step
-            self._restore_best()
+            self.best.restore(self)
         if self.stopped_at is not None:
-            self.log("train/best_step", float(self.best_step), batch_size=1)
-            self.log("train/best_validation_mse", self.best_error, batch_size=1)
+            self.log("train/best_step", float(self.best.step), batch_size=1)
+            self.log("train/best_validation_mse", self.best.error, batch_size=1)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["dklite_early_stopping"] = {
-            "best_error": self.best_error, "best_step": self.best_step,
-            "best_state": self.best_state, "stopped_at": self.stopped_at,
+            "best_error": self.best.error, "best_step": self.best.step,
+            "best_state": self.best.state, "stopped_at": self.stopped_at,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint.get("dklite_early_stopping")
         if saved is not None:
-            self.best_error, self.best_step = saved["best_error"], saved["best_step"]
-            self.best_state, self.stopped_at = saved["best_state"], saved["stopped_at"]
+            self.best.error, self.best.step = saved["best_error"], saved["best_step"]
+            self.best.state, self.stopped_at = saved["best_state"], saved["stopped_at"]
 
     # ------------------------------------------------------------------ test
 
