@@ -1,0 +1,168 @@
+"""Small classification sets for curvature studies: scikit-learn's digits (bundled) and MNIST (IDX).
+
+Test loaders return two dataloaders: the first `measure_size` training examples (fixed, for the
+train accuracy and the curvature of the training loss) and the test set, so one Lightning test
+pass gives the generalization gap and the curvature at the trained weights.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from common.data import cache_dir, download, verify_file
+from common.errors import ConfigError, DataError
+
+SOURCES = ("digits", "mnist")
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+# SHA-256 of the original MNIST files (the copies in ../shared/data/mnist hash to these);
+# the training images are not there, so their checksum is not pinned.
+MNIST_SHA256 = {
+    "t10k-images-idx3-ubyte.gz": "ba05d2d6e06f59dd97d2d5378250478bb5c9b64296a5c2681700569121e3a2d7",
+    "t10k-labels-idx1-ubyte.gz": "94088eab8a64f51a9b34cc9716f54b6548ef8b2fd16ada6d1575091b933dbf4b",
+    "train-labels-idx1-ubyte.gz": "e867c6895efbe4af17eefa0d68f5a582082c6bab63cf2ed41e4f3b232b29abf4",
+    "train-images-idx3-ubyte.gz": None,
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped or not) as a numpy array."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"MNIST file not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"could not read {path}: {err}") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated: header says {dims}, found {body.size} values")
+    return body.reshape(dims)
+
+
+class EpochPermutation(Sampler):
+    """Shuffled indices from a generator seeded by (seed, epoch): a resumed run sees the same order."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    def __init__(self, source: str = "digits", batch_size: int = 32, n_train: int | None = None,
+                 n_test: int | None = None, test_fraction: float = 0.3, measure_size: int = 512,
+                 mnist_files: str = "t10k", root: str | None = None, data_dir: str = "~/.cache/paper-repro",
+                 seed: int = 0, split_seed: int = 0, num_workers: int = 0):
+        super().__init__()
+        if source not in SOURCES:
+            raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size!r}")
+        for name, value in (("n_train", n_train), ("n_test", n_test)):
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{name} must be >= 1 or null, got {value}")
+        if not 0 < test_fraction < 1:
+            raise ConfigError(f"data.test_fraction must lie in (0, 1), got {test_fraction}")
+        if measure_size < 1:
+            raise ConfigError(f"data.measure_size must be >= 1, got {measure_size}")
+        if mnist_files not in ("t10k", "standard"):
+            raise ConfigError(f"data.mnist_files must be 't10k' or 'standard', got {mnist_files!r}")
+        if root is not None and not Path(root).expanduser().is_dir():
+            raise DataError(f"data.root={root} is not a folder")
+        self.source, self.batch_size = source, batch_size
+        self.n_train, self.n_test, self.test_fraction = n_train, n_test, test_fraction
+        self.measure_size, self.mnist_files = measure_size, mnist_files
+        self.root = None if root is None else Path(root).expanduser()
+        self.data_dir = Path(data_dir).expanduser()
+        self.seed, self.split_seed, self.num_workers = int(seed), int(split_seed), num_workers
+        self.train_set = self.test_set = None
+
+    # ------------------------------------------------------------------ loading
+    def _mnist_file(self, name: str) -> Path:
+        if self.root is not None:
+            for candidate in (self.root / name, self.root / name.removesuffix(".gz"),
+                              self.root / "MNIST" / "raw" / name):
+                if candidate.is_file():
+                    return candidate
+            raise DataError(f"{name} not found in data.root={self.root}")
+        dest = cache_dir(self.data_dir, "mnist") / name
+        download(MNIST_URL + name, dest, MNIST_SHA256[name])
+        if MNIST_SHA256[name] is not None:
+            verify_file(dest, MNIST_SHA256[name])
+        return dest
+
+    def _load_mnist(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        images = read_idx(self._mnist_file(f"{split}-images-idx3-ubyte.gz"))
+        labels = read_idx(self._mnist_file(f"{split}-labels-idx1-ubyte.gz"))
+        if images.shape[0] != labels.shape[0]:
+            raise DataError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
+        return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels.astype(np.int64)
+
+    def _arrays(self):
+        rng = np.random.default_rng(self.split_seed)
+        if self.source == "digits":
+            from sklearn.datasets import load_digits
+
+            digits = load_digits()
+            x, y = digits.data.astype(np.float32) / 16.0, digits.target.astype(np.int64)
+            order = rng.permutation(len(x))
+            n_test = int(round(self.test_fraction * len(x)))
+            test, train = order[:n_test], order[n_test:]
+            return x[train], y[train], x[test], y[test]
+        if self.mnist_files == "t10k":  # the 10k MNIST test images, split in two (what is local here)
+            x, y = self._load_mnist("t10k")
+            order = rng.permutation(len(x))
+            n_test = int(round(self.test_fraction * len(x)))
+            test, train = order[:n_test], order[n_test:]
+            return x[train], y[train], x[test], y[test]
+        x_train, y_train = self._load_mnist("train")
+        x_test, y_test = self._load_mnist("t10k")
+        return x_train, y_train, x_test, y_test
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        x_train, y_train, x_test, y_test = self._arrays()
+        rng = np.random.default_rng([self.split_seed, 1])
+        if self.n_train is not None:
+            if self.n_train > len(x_train):
+                raise ConfigError(f"data.n_train={self.n_train} exceeds the {len(x_train)} training examples")
+            keep = rng.permutation(len(x_train))[: self.n_train]
+            x_train, y_train = x_train[keep], y_train[keep]
+        if self.n_test is not None:
+            keep = rng.permutation(len(x_test))[: min(self.n_test, len(x_test))]
+            x_test, y_test = x_test[keep], y_test[keep]
+        self.n_features = x_train.shape[1]
+        self.n_classes = int(max(y_train.max(), y_test.max())) + 1
+        self.train_set = TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
+        self.test_set = TensorDataset(torch.from_numpy(x_test), torch.from_numpy(y_test))
+        m = min(self.measure_size, len(x_train))
+        self.measure_set = TensorDataset(torch.from_numpy(x_train[:m]), torch.from_numpy(y_train[:m]))
+
+    # ------------------------------------------------------------------ loaders
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, num_workers=self.num_workers,
+                          sampler=EpochPermutation(len(self.train_set), self.seed))
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """[the fixed training subset the curvature is measured on, the test set]."""
+        return [DataLoader(self.measure_set, batch_size=len(self.measure_set)),
+                DataLoader(self.test_set, batch_size=1024)]

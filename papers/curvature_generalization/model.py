@@ -1,0 +1,182 @@
+"""An MLP classifier whose training run also measures the curvature of its training loss.
+
+Along training (every `trajectory_every` steps, on the current batch; full-batch gradient descent
+makes that the whole training set) it records the width paper's quantities: gᵀXg/|g|² for the full
+Hessian, its Gauss-Newton part G and its functional part H − G, and cos(g, (H − G)g). At test time
+it scores the fixed training subset and the test set (the gap), and measures on the training
+subset: R (Hutchinson estimate ± standard error, and exact from the dense Hessian when the net is
+small), tr H, λ_max (Lanczos) and Keskar's ε-sharpness.
+
+`hessian_part: gauss_newton` is the mechanism-off switch: every curvature measure then uses G in
+place of the Hessian (H − G := 0), which cannot have negative eigenvalues.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.errors import ConfigError
+from common.lightning import ReproModule
+from papers.curvature_generalization.estimator import (
+    FlatLoss,
+    estimate_curvature,
+    exact_curvature,
+    gradient_alignment,
+    sharpness,
+    top_eigenvalue,
+)
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus, "gelu": nn.GELU}
+TRAJECTORY_FILE = "curvature_trajectory.json"
+
+
+class MLP(nn.Module):
+    """in → width (× depth hidden layers) → classes, PyTorch's default (Kaiming-uniform) init."""
+
+    def __init__(self, in_features: int = 64, width: int = 32, depth: int = 1, classes: int = 10,
+                 activation: str = "tanh"):
+        super().__init__()
+        if width < 1 or depth < 0 or in_features < 1 or classes < 2:
+            raise ConfigError(f"MLP needs width >= 1, depth >= 0, in_features >= 1, classes >= 2; "
+                              f"got {width}, {depth}, {in_features}, {classes}")
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"model.net.activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        layers, size = [], in_features
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), ACTIVATIONS[activation]()]
+            size = width
+        layers.append(nn.Linear(size, classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x.flatten(1))
+
+
+class CurvatureClassifier(ReproModule):
+    def __init__(self, net: nn.Module, optimizer=None, scheduler=None, cpu_threads: int | None = 1,
+                 hessian_part: str = "full", probes: int = 32, lanczos_iterations: int = 20,
+                 sharpness_epsilon: float = 1e-3, sharpness_steps: int = 5, exact_max_params: int = 2500,
+                 trajectory_every: int = 0, curvature_seed: int = 0):
+        super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
+        if hessian_part not in ("full", "gauss_newton"):
+            raise ConfigError(f"model.hessian_part must be 'full' or 'gauss_newton', got {hessian_part!r}")
+        if probes < 2:
+            raise ConfigError(f"model.probes must be >= 2, got {probes}")
+        if trajectory_every < 0:
+            raise ConfigError(f"model.trajectory_every must be >= 0, got {trajectory_every}")
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "net"])
+        self.net = net
+        self.trajectory: list[dict[str, float]] = []
+        self._last_batch = None
+        self._test_sums: dict[int, list] = {}
+
+    @property
+    def part(self) -> str:
+        return self.hparams.hessian_part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def flat_loss(self, x: torch.Tensor, y: torch.Tensor) -> FlatLoss:
+        return FlatLoss(self.net, F.cross_entropy, x, y)
+
+    # --------------------------------------------------------------- curvature along training
+    def alignment(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        with torch.enable_grad():
+            values = gradient_alignment(self.flat_loss(x, y))
+        if self.part == "gauss_newton":  # mechanism off: the Hessian is replaced by its G part
+            values.update(full=values["gauss_newton"], functional=0.0, cos_functional=0.0)
+        return values
+
+    def _record(self, batch) -> None:
+        x, y = batch
+        step = int(self.global_step)
+        if self.trajectory and self.trajectory[-1]["step"] == step:
+            return
+        self.trajectory.append({"step": step, **self.alignment(x.detach(), y.detach())})
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        every = self.hparams.trajectory_every
+        if every and self.global_step % every == 0:
+            self._record(batch)
+
+    def training_step(self, batch, batch_idx: int):
+        x, y = batch
+        self._last_batch = (x.detach(), y.detach())
+        loss = F.cross_entropy(self(x), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_end(self) -> None:
+        if self.hparams.trajectory_every and self._last_batch is not None:
+            self._record(self._last_batch)
+        if self.hparams.trajectory_every and self.trainer is not None and self.trainer.default_root_dir:
+            path = Path(self.trainer.default_root_dir) / TRAJECTORY_FILE
+            path.write_text(json.dumps({"width_params": self.n_params, "trajectory": self.trajectory}) + "\n")
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["curvature_trajectory"] = [dict(point) for point in self.trajectory]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.trajectory = [dict(point) for point in checkpoint.get("curvature_trajectory", [])]
+
+    # --------------------------------------------------------------- test: gap and curvature
+    def on_test_epoch_start(self) -> None:
+        self._test_sums = {}
+        self._measure = []
+
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        x, y = batch
+        logits = self(x)
+        sums = self._test_sums.setdefault(dataloader_idx, [0.0, 0.0, 0])
+        sums[0] += float(F.cross_entropy(logits, y, reduction="sum"))
+        sums[1] += float((logits.argmax(1) == y).sum())
+        sums[2] += len(y)
+        if dataloader_idx == 0:
+            self._measure.append((x, y))
+
+    def curvature_metrics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """R (estimate, its standard error, exact when small), tr H, λ_max, sharpness on (x, y)."""
+        hp = self.hparams
+        with torch.inference_mode(False), torch.enable_grad():
+            x, y = x.clone(), y.clone()
+            flat = self.flat_loss(x, y)
+            part = "gauss_newton" if self.part == "gauss_newton" else "full"
+            estimate = estimate_curvature(flat, probes=hp.probes, seed=hp.curvature_seed, part=part)
+            out = {
+                "R": estimate.R, "R_se": estimate.R_se, "trace": estimate.trace, "trace_se": estimate.trace_se,
+                "trace_sq": estimate.trace_sq, "gHg": estimate.gHg, "grad_norm": math.sqrt(estimate.grad_sq),
+                "lambda_max": top_eigenvalue(flat, hp.lanczos_iterations, seed=hp.curvature_seed, part=part),
+                "sharpness": sharpness(flat, hp.sharpness_epsilon, hp.sharpness_steps),
+                "n_params": float(flat.n_params),
+            }
+            if flat.n_params <= hp.exact_max_params:
+                exact = exact_curvature(flat, part)
+                out.update(R_exact=exact["R"], trace_exact=exact["trace"], lambda_min=exact["lambda_min"],
+                           lambda_max_exact=exact["lambda_max"])
+        return out
+
+    def on_test_epoch_end(self) -> None:
+        if set(self._test_sums) != {0, 1}:
+            raise RuntimeError("the test loaders must be [training subset, test set]")
+        (train_loss, train_hits, n_train), (test_loss, test_hits, n_test) = self._test_sums[0], self._test_sums[1]
+        metrics = {
+            "train/eval_loss": train_loss / n_train, "train/acc": train_hits / n_train,
+            "test/loss": test_loss / n_test, "test/acc": test_hits / n_test,
+        }
+        metrics["test/gap"] = metrics["train/acc"] - metrics["test/acc"]
+        metrics["test/loss_gap"] = metrics["test/loss"] - metrics["train/eval_loss"]
+        x = torch.cat([b[0] for b in self._measure])
+        y = torch.cat([b[1] for b in self._measure])
+        metrics.update({f"curv/{k}": v for k, v in self.curvature_metrics(x, y).items()})
+        for key, value in metrics.items():
+            self.log(key, float(value), add_dataloader_idx=False)
