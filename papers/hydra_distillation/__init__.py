@@ -1,0 +1,1 @@
+"""Hydra: distilling an ensemble into one multi-headed network (Tran et al., 2020)."""

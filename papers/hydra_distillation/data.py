@@ -1,0 +1,253 @@
+"""Data: the regression toy, the spiral, and MNIST with shifted copies as out-of-distribution sets.
+
+Every data module yields (x, y) batches; its test loaders are [in-domain, *OOD sets] in the order
+of its `ood_names`, which the model config takes over (`model.ood_names: ${data.ood_names}`).
+"""
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from common.data import EpochSeededSampler
+from common.errors import ConfigError, DataError, DataUnavailableError
+
+
+def toy_function(x: np.ndarray | torch.Tensor):
+    """y = sin x - 0.1 x + 0.1 x^2 + 0.01 x^3 (before the N(0, 1) noise)."""
+    sin = torch.sin if isinstance(x, torch.Tensor) else np.sin
+    return sin(x) - 0.1 * x + 0.1 * x**2 + 0.01 * x**3
+
+
+class _ArrayDataModule(pl.LightningDataModule):
+    """Holds float32 tensors built by `build()`; seeded shuffling that a resumed run repeats."""
+
+    ood_names: list[str] = ["ood"]
+
+    def __init__(self, batch_size: int, seed: int, num_workers: int = 0):
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.num_workers = int(num_workers)
+        self.train_set = self.test_set = None
+        self.ood_sets: list[TensorDataset] = []
+
+    def build(self) -> tuple[TensorDataset, TensorDataset, list[TensorDataset]]:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set, self.test_set, self.ood_sets = self.build()
+            if len(self.ood_sets) != len(self.ood_names):
+                raise DataError(f"built {len(self.ood_sets)} OOD sets for names {self.ood_names}")
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, item_seeds=False)
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(d, batch_size=1024) for d in (self.test_set, *self.ood_sets)]
+
+
+def _tensors(x: np.ndarray, y: np.ndarray, regression: bool) -> TensorDataset:
+    return TensorDataset(torch.as_tensor(x, dtype=torch.float32),
+                         torch.as_tensor(y, dtype=torch.float32 if regression else torch.long))
+
+
+class ToyRegressionData(_ArrayDataModule):
+    """x ~ U[train_low, train_high], y = toy_function(x) + N(0, noise²); OOD: x in the wider range
+    [ood_low, ood_high] outside the training range (same function and noise, so OOD NLL is defined)."""
+
+    def __init__(self, n_train: int = 300, n_test: int = 1000, noise: float = 1.0, train_low: float = -6.0,
+                 train_high: float = 6.0, ood_low: float = -12.0, ood_high: float = 12.0, batch_size: int = 300,
+                 seed: int = 0, data_seed: int = 0, num_workers: int = 0):
+        super().__init__(batch_size, seed, num_workers)
+        if n_train < 2 or n_test < 2:
+            raise ConfigError(f"data.n_train and data.n_test must be >= 2, got {n_train}, {n_test}")
+        if not (ood_low < train_low < train_high < ood_high):
+            raise ConfigError("data ranges must satisfy ood_low < train_low < train_high < ood_high, got "
+                              f"{ood_low}, {train_low}, {train_high}, {ood_high}")
+        if noise <= 0:
+            raise ConfigError(f"data.noise must be > 0, got {noise}")
+        self.n_train, self.n_test, self.noise = int(n_train), int(n_test), float(noise)
+        self.train_range, self.ood_range = (train_low, train_high), (ood_low, ood_high)
+        self.data_seed = int(data_seed)
+
+    def sample(self, rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+        return toy_function(x) + self.noise * rng.standard_normal(x.shape)
+
+    def build(self):
+        rng = np.random.default_rng(self.data_seed)
+        low, high = self.train_range
+        x_train = rng.uniform(low, high, self.n_train)
+        x_test = rng.uniform(low, high, self.n_test)
+        # OOD: uniform on [ood_low, low) U (high, ood_high], each side in proportion to its length.
+        left, right = low - self.ood_range[0], self.ood_range[1] - high
+        u = rng.uniform(0, left + right, self.n_test)
+        x_ood = np.where(u < left, self.ood_range[0] + u, high + (u - left))
+        sets = [_tensors(x[:, None], self.sample(rng, x), regression=True) for x in (x_train, x_test, x_ood)]
+        return sets[0], sets[1], [sets[2]]
+
+
+def make_spiral(rng: np.random.Generator, n: int, n_classes: int = 3, noise: float = 0.2,
+                turns: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """n points on `n_classes` interleaved spiral arms in the unit disc (radius r ~ U(0.05, 1))."""
+    labels = rng.integers(0, n_classes, n)
+    r = rng.uniform(0.05, 1.0, n)
+    angle = 2 * math.pi * (labels / n_classes + turns * r) + noise * rng.standard_normal(n)
+    return np.stack([r * np.cos(angle), r * np.sin(angle)], 1), labels
+
+
+class SpiralData(_ArrayDataModule):
+    """Interleaved spiral arms in the unit disc; OOD: points of the annulus ood_radius[0] < r < ood_radius[1]."""
+
+    def __init__(self, n_train: int = 900, n_test: int = 900, n_classes: int = 3, noise: float = 0.2,
+                 turns: float = 1.0, ood_radius: tuple[float, float] = (1.5, 2.5), batch_size: int = 256,
+                 seed: int = 0, data_seed: int = 0, num_workers: int = 0):
+        super().__init__(batch_size, seed, num_workers)
+        if n_classes < 2:
+            raise ConfigError(f"data.n_classes must be >= 2, got {n_classes}")
+        if not 1.0 < ood_radius[0] < ood_radius[1]:
+            raise ConfigError(f"data.ood_radius must be an interval beyond the unit disc, got {list(ood_radius)}")
+        self.n_train, self.n_test, self.n_classes = int(n_train), int(n_test), int(n_classes)
+        self.noise, self.turns, self.ood_radius = float(noise), float(turns), tuple(ood_radius)
+        self.data_seed = int(data_seed)
+
+    def build(self):
+        rng = np.random.default_rng(self.data_seed)
+        train = make_spiral(rng, self.n_train, self.n_classes, self.noise, self.turns)
+        test = make_spiral(rng, self.n_test, self.n_classes, self.noise, self.turns)
+        r = np.sqrt(rng.uniform(self.ood_radius[0] ** 2, self.ood_radius[1] ** 2, self.n_test))
+        angle = rng.uniform(0, 2 * math.pi, self.n_test)
+        ood = np.stack([r * np.cos(angle), r * np.sin(angle)], 1), np.zeros(self.n_test, dtype=np.int64)
+        return _tensors(*train, False), _tensors(*test, False), [_tensors(*ood, False)]
+
+
+# --- MNIST ---------------------------------------------------------------------------------------
+
+MNIST_FILES = {"test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+               "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")}
+MNIST_SHIFTS = ("rot90", "invert", "noise", "hflip")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally .gz) as a numpy array."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise DataError(f"{path} is not a readable IDX file: {err}") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
+        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path} holds {data.size} values, its header says {shape}")
+    return data.reshape(shape)
+
+
+def _find_idx(root: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", f"MNIST/raw/{stem}", f"MNIST/raw/{stem}.gz"):
+        if (root / name).is_file():
+            return root / name
+    raise DataError(f"MNIST file {stem}(.gz) not found in {root} (nor in {root / 'MNIST/raw'})")
+
+
+def load_mnist(split: str, root: str | Path | None, data_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels (N,)) of MNIST's `split`, from `root` or downloaded by
+    torchvision (which checks the files' MD5) into `data_dir`."""
+    if split not in MNIST_FILES:
+        raise ConfigError(f"MNIST split must be one of {sorted(MNIST_FILES)}, got {split!r}")
+    if root is None:
+        import torchvision
+
+        folder = Path(data_dir).expanduser() / "mnist"
+        try:
+            torchvision.datasets.MNIST(str(folder), train=split == "train", download=True)
+        except Exception as err:  # urllib / torchvision errors when offline
+            raise DataUnavailableError(
+                f"Could not download MNIST with torchvision into {folder} ({err}). Put the IDX files "
+                f"({', '.join(MNIST_FILES[split])}, .gz or not) in a folder and pass data.root=DIR."
+            ) from err
+        root = folder
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.root={root} is not a folder")
+    images = read_idx(_find_idx(root, MNIST_FILES[split][0]))
+    labels = read_idx(_find_idx(root, MNIST_FILES[split][1]))
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise DataError(f"MNIST files in {root} do not fit: images {images.shape}, labels {labels.shape}")
+    return images, labels.astype(np.int64)
+
+
+def shift_images(images: torch.Tensor, shift: str, seed: int) -> torch.Tensor:
+    """Out-of-distribution copies of (N, 1, 28, 28) images in [0, 1], made with torchvision transforms."""
+    import torchvision.transforms.v2.functional as TF
+
+    if shift == "rot90":
+        return TF.rotate(images, 90.0)
+    if shift == "invert":
+        return TF.invert(images)
+    if shift == "hflip":
+        return TF.horizontal_flip(images)
+    if shift == "noise":
+        # Uniform noise images with MNIST's mean intensity, blurred into blobs (a notMNIST-like texture).
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.rand(images.shape, generator=g)
+        blurred = TF.gaussian_blur(noise, kernel_size=[5, 5], sigma=[1.0, 1.0])
+        blurred = (blurred - blurred.mean()) / blurred.std()
+        return (blurred * images.std() + images.mean()).clamp(0, 1)
+    raise ConfigError(f"data.ood_shifts entries must be among {MNIST_SHIFTS}, got {shift!r}")
+
+
+class MnistData(_ArrayDataModule):
+    """MNIST digits, flattened to 784 values in [0, 1].
+
+    `source: test` (the reduced budget here) splits MNIST's 10,000 test images into `n_train` for
+    training and the rest for testing; `source: train` trains on the 60,000 training images (first
+    `n_train` when given) and tests on the 10,000 test images. OOD sets are the test images under
+    each shift of `ood_shifts` (FashionMNIST/notMNIST are not available offline here).
+    """
+
+    def __init__(self, root: str | None = None, data_dir: str = "~/.cache/paper-repro", source: str = "test",
+                 n_train: int | None = 8000, ood_shifts: tuple[str, ...] = ("rot90", "invert", "noise"),
+                 batch_size: int = 256, seed: int = 0, data_seed: int = 0, num_workers: int = 0):
+        super().__init__(batch_size, seed, num_workers)
+        if source not in ("test", "train"):
+            raise ConfigError(f"data.source must be 'test' or 'train', got {source!r}")
+        if not ood_shifts or any(s not in MNIST_SHIFTS for s in ood_shifts):
+            raise ConfigError(f"data.ood_shifts must be a non-empty list of {MNIST_SHIFTS}, got {list(ood_shifts)}")
+        if n_train is not None and n_train < 10:
+            raise ConfigError(f"data.n_train must be >= 10 or null, got {n_train}")
+        self.root, self.data_dir, self.source = root, data_dir, source
+        self.n_train = None if n_train is None else int(n_train)
+        self.ood_names = list(ood_shifts)
+        self.data_seed = int(data_seed)
+
+    def build(self):
+        to_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32).div(255.0)[:, None]  # noqa: E731
+        test_images, test_labels = load_mnist("test", self.root, self.data_dir)
+        if self.source == "test":
+            if self.n_train is None or self.n_train >= len(test_images) - 10:
+                raise ConfigError(f"data.source=test needs 10 <= data.n_train < {len(test_images) - 10}, got {self.n_train}")
+            order = np.random.default_rng(self.data_seed).permutation(len(test_images))
+            train_idx, test_idx = order[: self.n_train], order[self.n_train :]
+            x_train, y_train = to_tensor(test_images[train_idx]), test_labels[train_idx]
+            x_test, y_test = to_tensor(test_images[test_idx]), test_labels[test_idx]
+        else:
+            train_images, train_labels = load_mnist("train", self.root, self.data_dir)
+            n = len(train_images) if self.n_train is None else min(self.n_train, len(train_images))
+            x_train, y_train = to_tensor(train_images[:n]), train_labels[:n]
+            x_test, y_test = to_tensor(test_images), test_labels
+        train = TensorDataset(x_train.flatten(1), torch.as_tensor(y_train))
+        test = TensorDataset(x_test.flatten(1), torch.as_tensor(y_test))
+        ood = [TensorDataset(shift_images(x_test, s, self.data_seed + i).flatten(1), torch.as_tensor(y_test))
+               for i, s in enumerate(self.ood_names)]
+        return train, test, ood
