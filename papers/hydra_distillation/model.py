@@ -13,6 +13,8 @@ Distillation losses (teacher = the trained ensemble, frozen; T = temperature):
   to member m: T² · KL( softmax(t_m / T) || softmax(s_m / T) ), or KL( N(t_m) || N(s_m) ) for
   Gaussians, averaged over heads. `match_members: false` switches this mechanism off (each head is
   matched to the ensemble mean instead, so the heads stay copies of each other).
+The distillation inputs are the training inputs; `augment_std` > 0 adds a copy of each batch
+jittered by Gaussian noise (our addition, used on the spiral, where the inputs are 2-D).
 """
 from __future__ import annotations
 
@@ -204,7 +206,7 @@ class DistillModule(_UncertaintyModule):
     def __init__(self, net: MultiHeadMLP, teacher: MultiHeadMLP, optimizer: Callable,
                  scheduler: Callable | None = None, method: str = "hydra", teacher_ckpt: str | None = None,
                  temperature: float = 1.0, phase1_epochs: int = 0, match_members: bool = True,
-                 teacher_epochs: int = 0,
+                 teacher_epochs: int = 0, augment_std: float = 0.0,
                  task: str = "classification", ood_names: Sequence[str] = ("ood",), min_variance: float = 1e-3,
                  n_bins: int = 10, cpu_threads: int | None = None):
         ood_names = [str(name) for name in ood_names]  # plain list in the checkpoint's hparams
@@ -234,6 +236,9 @@ class DistillModule(_UncertaintyModule):
         self.phase1_epochs = int(phase1_epochs)
         self.match_members = bool(match_members)
         self.teacher_epochs = int(teacher_epochs)
+        if augment_std < 0:
+            raise ConfigError(f"model.augment_std must be >= 0, got {augment_std}")
+        self.augment_std = float(augment_std)
         # 1 once the Hinton head has been copied into every head (saved, so a resumed run does not redo it).
         self.register_buffer("heads_split", torch.zeros((), dtype=torch.long))
         self.save_hyperparameters(ignore=["net", "teacher", "optimizer", "scheduler"])
@@ -316,6 +321,10 @@ class DistillModule(_UncertaintyModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, _ = batch
+        if self.augment_std > 0:
+            # Our addition (off unless set): distil on the batch and on a copy jittered by
+            # N(0, augment_std²), so the students also see the teacher around the data.
+            x = torch.cat([x, x + self.augment_std * torch.randn_like(x)])
         with torch.no_grad():
             teacher = self.teacher(x)
         student = self.net(x)

@@ -1,0 +1,231 @@
+"""hydra_distillation's part of `scripts/reproduce.py`: ensemble -> KD and Hydra, per problem.
+
+For each problem of the scale's plan (configs/paper/hydra_distillation.yaml) and each seed: train
+the ensemble, then KD and Hydra from that ensemble's checkpoint (and, where the plan asks for it,
+Hydra with its per-member matching switched off), score all of them on the same in-domain and OOD
+points, measure the inference cost, and draw the figures. Metrics are named
+`<problem>/<method>/<metric>` (method: ensemble, kd, hydra, hydra_tied).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from common import PROJECT_ROOT
+from common.reproduce import PaperResults, load_trained_run, train_experiment
+from papers.hydra_distillation import metrics as M
+from papers.hydra_distillation import plots
+from papers.hydra_distillation.data import toy_function
+
+PLAN_FILE = PROJECT_ROOT / "configs" / "paper" / "hydra_distillation.yaml"
+METHODS = ("ensemble", "kd", "hydra", "hydra_tied")
+TABLE_KEYS = {
+    "classification": ("acc", "nll", "ece", "brier", "mi", "uncertainty_spearman"),
+    "regression": ("nll", "rmse", "width", "width_ood/ood", "epistemic", "epistemic_ood/ood",
+                   "auroc_epistemic/ood", "uncertainty_spearman"),
+}
+
+
+def load_plan(scale: str) -> dict:
+    document = yaml.safe_load(PLAN_FILE.read_text())
+    if scale not in document["scales"]:
+        raise ValueError(f"scale must be one of {sorted(document['scales'])}, got {scale}")
+    return document["scales"][scale]
+
+
+def run_metrics(metrics: dict, method: str) -> dict[str, float]:
+    """A run's test metrics without the `test/` prefix; the teacher's copies only from the ensemble run."""
+    out = {}
+    for key, value in metrics.items():
+        if not key.startswith("test/") or key.startswith("test/teacher/"):
+            continue
+        out[key[len("test/"):]] = float(value)
+    return out
+
+
+def macs(net) -> int:
+    """Multiply-accumulates of one input through the net (all heads)."""
+    from papers.hydra_distillation.nets import GroupedLinear
+
+    total = 0
+    for module in net.modules():
+        if isinstance(module, torch.nn.Linear):
+            total += module.in_features * module.out_features
+        elif isinstance(module, GroupedLinear):
+            total += module.groups * module.in_features * module.out_features
+    return total
+
+
+def inference_seconds(net, x: torch.Tensor, repeats: int = 20) -> float:
+    from common.timing import median_seconds
+
+    with torch.inference_mode():
+        return median_seconds(lambda: net(x), repeats=repeats)
+
+
+def cost_metrics(models: dict, in_features: int) -> dict[str, float]:
+    out = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for batch in (1, 256):
+            x = torch.randn(batch, in_features)
+            times = {name: inference_seconds(model.net, x) for name, model in models.items()}
+            for name, seconds in times.items():
+                out[f"{name}/inference_ms_batch{batch}"] = seconds * 1000
+            for name in ("kd", "hydra"):
+                out[f"{name}/time_ratio_batch{batch}"] = times[name] / times["ensemble"]
+    finally:
+        torch.set_num_threads(threads)
+    ensemble_macs = macs(models["ensemble"].net)
+    for name, model in models.items():
+        out[f"{name}/macs"] = float(macs(model.net))
+        out[f"{name}/macs_ratio"] = macs(model.net) / ensemble_macs
+        out[f"{name}/parameters"] = float(sum(p.numel() for p in model.net.parameters()))
+    return out
+
+
+def train_problem(cfg: DictConfig, experiments: dict, ablation: bool) -> tuple[dict, dict]:
+    """Train the ensemble, KD, Hydra (and Hydra tied) for cfg.seed; (metrics, run dirs)."""
+    ensemble = train_experiment(cfg, experiments["ensemble"])
+    runs = {"ensemble": Path(ensemble.pop("run_dir"))}
+    teacher = [f"model.teacher_ckpt={runs['ensemble'] / 'checkpoints' / 'last.ckpt'}"]
+    results = {"ensemble": run_metrics(ensemble, "ensemble")}
+    jobs = [("kd", experiments["kd"], []), ("hydra", experiments["hydra"], [])]
+    if ablation:
+        jobs.append(("hydra_tied", experiments["hydra"], ["model.match_members=false"]))
+    for name, experiment, extra in jobs:
+        metrics = train_experiment(cfg, experiment, [*teacher, *extra])
+        runs[name] = Path(metrics.pop("run_dir"))
+        results[name] = run_metrics(metrics, name)
+    return results, runs
+
+
+def derived(results: dict) -> dict[str, float]:
+    """Comparisons inside one seed's runs of one problem."""
+    out = {}
+    for key, value in results["hydra"].items():
+        if key.startswith("auroc") and key in results["kd"]:
+            out[f"hydra_minus_kd/{key}"] = value - results["kd"][key]
+    for key in ("mi_ood/", "epistemic_ood/"):
+        for full_key, value in results["hydra"].items():
+            if full_key.startswith(key):
+                teacher = results["ensemble"][full_key]
+                out[f"hydra/{full_key.split('/')[0]}_kept/{full_key.split('/', 1)[1]}"] = value / max(teacher, 1e-12)
+    return out
+
+
+def regression_figure(runs: dict, results_dir: Path) -> Path:
+    datamodule, _ = load_trained_run(runs["ensemble"])
+    grid = torch.linspace(-12, 12, 400)[:, None]
+    models = {}
+    for name, label in (("ensemble", "ensemble"), ("kd", "KD"), ("hydra", "Hydra")):
+        _, model = load_trained_run(runs[name])
+        means, variances = model.predict(grid)
+        models[label] = (means.numpy(), variances.numpy())
+    x, y = datamodule.train_set.tensors
+    return plots.regression_bands(x[:, 0].numpy(), y.numpy(), grid[:, 0].numpy(), toy_function(grid[:, 0]).numpy(),
+                                  models, datamodule.train_range, results_dir / "regression_bands.png")
+
+
+def classification_figures(problem: str, runs: dict, results_dir: Path) -> tuple[list[Path], dict[str, float]]:
+    datamodule, _ = load_trained_run(runs["ensemble"])
+    models = {name: load_trained_run(run)[1] for name, run in runs.items()}
+    labels = {"ensemble": "ensemble", "kd": "KD", "hydra": "Hydra", "hydra_tied": "Hydra, heads tied"}
+    figures, extra = [], {}
+    sets = {"in-domain": datamodule.test_set.tensors[0]}
+    sets.update({name: d.tensors[0] for name, d in zip(datamodule.ood_names, datamodule.ood_sets, strict=True)})
+    histograms = {labels[name]: {s: M.entropy_decomposition(model.predict(x))["mutual_information"].numpy()
+                                 for s, x in sets.items()} for name, model in models.items() if name != "hydra_tied"}
+    figures.append(plots.mi_histograms(histograms, results_dir / f"{problem}_mi_histograms.png"))
+    if datamodule.train_set.tensors[0].shape[1] == 2:  # the spiral: uncertainty maps on a grid
+        axis = torch.linspace(-2.5, 2.5, 120)
+        xx, yy = torch.meshgrid(axis, axis, indexing="xy")
+        grid = torch.stack([xx.flatten(), yy.flatten()], 1)
+        maps = {name: M.entropy_decomposition(model.predict(grid))["mutual_information"] for name, model in models.items()}
+        for name in ("kd", "hydra", "hydra_tied"):
+            if name in maps:
+                extra[f"{name}/grid_mi_spearman"] = M.spearman(maps[name], maps["ensemble"])
+                extra[f"{name}/grid_mi_kept"] = float(maps[name].mean() / maps["ensemble"].mean())
+        x, y = datamodule.train_set.tensors
+        shown = {labels[n]: maps[n].view(xx.shape).numpy() for n in ("ensemble", "kd", "hydra") if n in maps}
+        figures.append(plots.uncertainty_maps(xx.numpy(), yy.numpy(), shown, x.numpy(), y.numpy(),
+                                              results_dir / f"{problem}_mi_maps.png"))
+    return figures, extra
+
+
+def table(problem: str, task: str, metrics: dict) -> list[str]:
+    keys = [k for k in TABLE_KEYS[task] if any(f"{problem}/{m}/{k}" in metrics for m in METHODS)]
+    if task == "classification":
+        keys += sorted({k.split("/", 2)[2] for k in metrics
+                        if k.startswith(f"{problem}/ensemble/auroc_mi/")})
+    keys += ["macs_ratio", "time_ratio_batch256"]
+    lines = [f"### {problem}", "", "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for method in METHODS:
+        if f"{problem}/{method}/nll" not in metrics:
+            continue
+        cells = []
+        for key in keys:
+            value = metrics.get(f"{problem}/{method}/{key}")
+            sd = metrics.get(f"{problem}/{method}/{key}.sd")
+            cells.append("–" if value is None else (f"{value:.4g}" + (f" ± {sd:.2g}" if sd else "")))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def reproduce(cfg: DictConfig, *args) -> PaperResults:
+    """`reproduce(cfg, results_dir)` or `reproduce(cfg, plan, results_dir)`."""
+    if len(args) == 2:
+        plan, results_dir = args
+        plan = OmegaConf.to_container(plan, resolve=True) if isinstance(plan, DictConfig) else dict(plan)
+    else:
+        (results_dir,) = args
+        plan = load_plan(cfg.scale)
+    results_dir = Path(results_dir)
+    seeds = list(plan.get("seeds", [cfg.seed]))
+    ablation = bool(plan.get("ablation", False))
+    metrics: dict[str, float] = {}
+    figures: list[Path] = []
+    sections = ["## Ensemble, KD and Hydra on the same points", "",
+                f"Seeds: {seeds}. Hydra tied = Hydra with phase 2's per-member matching switched off "
+                "(`model.match_members=false`). MI / epistemic: model uncertainty; `uncertainty_spearman`: "
+                "rank correlation of the model's uncertainty with the ensemble's over the in-domain and OOD "
+                "test points; `macs_ratio` / `time_ratio_batch256`: inference cost relative to the ensemble.", ""]
+    for problem, spec in plan["problems"].items():
+        per_seed: list[dict[str, float]] = []
+        first_runs = None
+        for seed in seeds:
+            seed_cfg = OmegaConf.merge(cfg, {"seed": int(seed)})
+            started = time.perf_counter()
+            results, runs = train_problem(seed_cfg, spec["experiments"], ablation)
+            flat = {f"{method}/{key}": value for method, values in results.items() for key, value in values.items()}
+            flat.update(derived(results))
+            models = {name: load_trained_run(run)[1] for name, run in runs.items()}
+            flat.update(cost_metrics(models, _in_features(models["ensemble"].net)))
+            flat["train_minutes"] = (time.perf_counter() - started) / 60
+            if spec["task"] == "classification":
+                problem_figures, extra = classification_figures(problem, runs, results_dir)
+                flat.update(extra)
+                if first_runs is None:
+                    figures += problem_figures
+            elif first_runs is None:
+                figures.append(regression_figure(runs, results_dir))
+            first_runs = first_runs or runs
+            per_seed.append(flat)
+        for key in per_seed[0]:
+            values = np.array([s[key] for s in per_seed if key in s], dtype=float)
+            metrics[f"{problem}/{key}"] = float(values.mean())
+            if len(values) > 1:
+                metrics[f"{problem}/{key}.sd"] = float(values.std(ddof=1))
+        sections += table(problem, spec["task"], metrics)
+    return PaperResults(metrics=metrics, figures=figures, sections=sections)
+
+
+def _in_features(net) -> int:
+    first = next(m for m in net.modules() if hasattr(m, "in_features"))
+    return int(first.in_features)
