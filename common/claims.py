@@ -1,20 +1,28 @@
-"""A paper's claims (papers/<paper>/claims.yaml), checked against what the runs measured."""
+"""A paper's claims (papers/<paper>/claims.yaml), checked against what the runs measured.
+
+A verdict has three levels. *reproduced*: the measured value meets the paper's value (or lies
+within the paper's own reported spread), or meets our own threshold for a claim the paper has
+no number for. *close*: it misses that bound by no more than the claim's stated `close` margin,
+whose reason the claim gives. *not reproduced*: anything else, and it fails the run. A claim
+whose metric no run produced is *not measured*, which fails the run too.
+"""
 from __future__ import annotations
 
-import json
 import math
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import yaml
 
 from common import PROJECT_ROOT
 from common.errors import ConfigError
 
 COMPARISONS = ("at_least", "at_most", "within")
-SCALES = ("tiny", "full")
+REPRODUCED, CLOSE, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "close", "not reproduced", "not measured"
+PASSING = (REPRODUCED, CLOSE)
+SD_SUFFIX = ".sd"
+_FIELDS = {"id", "source", "metric", "compare", "scale", "paper", "spread", "tolerance", "threshold",
+           "close", "close_reason"}
 
 
 @dataclass(frozen=True)
@@ -25,151 +33,169 @@ class Claim:
     compare: str
     scale: str
     paper_value: float | None = None
-    threshold: float | None = None
+    spread: float = 0.0
     tolerance: float | None = None
+    threshold: float | None = None
+    close: float | None = None
+    close_reason: str | None = None
 
-    @property
-    def bound(self) -> float:
-        return self.paper_value if self.threshold is None else self.threshold
+    def _gap(self, value: float) -> float:
+        """How far `value` falls short of the reproduced bound (<= 0 when it meets it)."""
+        if self.compare == "within":
+            return abs(value - self.paper_value) - self.tolerance - self.spread
+        bound = self.paper_value if self.paper_value is not None else self.threshold
+        slack = self.spread if self.paper_value is not None else 0.0
+        if self.compare == "at_least":
+            return (bound - slack) - value
+        return value - (bound + slack)
+
+    def judge(self, value: float | None) -> str:
+        if value is None:
+            return NOT_MEASURED
+        if not math.isfinite(value):
+            return NOT_REPRODUCED
+        gap = self._gap(value)
+        if gap <= 1e-12:
+            return REPRODUCED
+        if self.close is not None and gap <= self.close + 1e-12:
+            return CLOSE
+        return NOT_REPRODUCED
 
     def rule(self) -> str:
+        spread = f" (paper's spread ±{self.spread:g})" if self.spread else ""
         if self.compare == "within":
-            return f"within ±{self.tolerance:g} of {self.paper_value:g}"
-        return f"{'≥' if self.compare == 'at_least' else '≤'} {self.bound:g}"
-
-    def holds(self, value: float) -> bool:
-        if value is None or not math.isfinite(value):
-            return False
-        if self.compare == "at_least":
-            return value >= self.bound
-        if self.compare == "at_most":
-            return value <= self.bound
-        return abs(value - self.paper_value) <= self.tolerance * (1 + 1e-9)
+            text = f"within ±{self.tolerance:g} of {self.paper_value:g}{spread}"
+        else:
+            bound = self.paper_value if self.paper_value is not None else self.threshold
+            text = f"{'≥' if self.compare == 'at_least' else '≤'} {bound:g}{spread}"
+        if self.close is not None:
+            text += f"; close within {self.close:g}"
+        return text
 
 
 @dataclass(frozen=True)
 class Verdict:
     claim: Claim
     measured: float | None
+    measured_sd: float | None = None
 
     @property
     def status(self) -> str:
-        if self.measured is None:
-            return "NOT MEASURED"
-        return "PASS" if self.claim.holds(self.measured) else "FAIL"
+        return self.claim.judge(self.measured)
+
+    @property
+    def passes(self) -> bool:
+        return self.status in PASSING
 
 
 def claims_path(paper: str) -> Path:
     return PROJECT_ROOT / "papers" / paper / "claims.yaml"
 
 
-def load_claims(path: str | Path) -> list[Claim]:
+def _number(entry: dict, key: str, where: str) -> float | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _claim_from(entry: dict, where: str, scales: tuple[str, ...] | None) -> Claim:
+    missing = {"id", "source", "metric", "compare", "scale"} - set(entry)
+    if missing:
+        raise ConfigError(f"{where} lacks {sorted(missing)}")
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; a claim may have {sorted(_FIELDS)}")
+    if entry["compare"] not in COMPARISONS:
+        raise ConfigError(f"{where}: compare must be one of {COMPARISONS}, got {entry['compare']!r}")
+    if scales is not None and entry["scale"] not in scales:
+        raise ConfigError(f"{where}: scale must be one of {scales}, got {entry['scale']!r}")
+    claim = Claim(
+        id=str(entry["id"]), source=str(entry["source"]), metric=str(entry["metric"]),
+        compare=entry["compare"], scale=str(entry["scale"]),
+        paper_value=_number(entry, "paper", where), spread=_number(entry, "spread", where) or 0.0,
+        tolerance=_number(entry, "tolerance", where), threshold=_number(entry, "threshold", where),
+        close=_number(entry, "close", where), close_reason=entry.get("close_reason"),
+    )
+    if claim.compare == "within" and (claim.paper_value is None or claim.tolerance is None):
+        raise ConfigError(f"{where}: 'within' needs both paper and tolerance")
+    if claim.compare != "within":
+        if (claim.paper_value is None) == (claim.threshold is None):
+            raise ConfigError(
+                f"{where}: '{claim.compare}' needs either the paper's value (paper) or our own "
+                "threshold, not both; a margin below the paper's value is `close` with a `close_reason`"
+            )
+        if claim.tolerance is not None:
+            raise ConfigError(f"{where}: tolerance is for compare=within; use close for a margin")
+    if (claim.close is None) != (claim.close_reason is None):
+        raise ConfigError(f"{where}: close and close_reason go together (a margin and why it is fair)")
+    if claim.spread < 0 or (claim.close is not None and claim.close < 0):
+        raise ConfigError(f"{where}: spread and close must be >= 0")
+    return claim
+
+
+def load_claims(path: str | Path, scales: tuple[str, ...] | None = None) -> list[Claim]:
+    """Claims of a claims.yaml; `scales`, when given, are the scale names a claim may use."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"No claims file at {path}")
-    document = yaml.safe_load(path.read_text()) or {}
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
     claims, seen = [], set()
-    for index, entry in enumerate(document.get("claims", [])):
+    for index, entry in enumerate(document.get("claims") or []):
         where = f"{path}: claim #{index + 1} ({entry.get('id', '?')})"
-        missing = {"id", "source", "metric", "compare", "scale"} - set(entry)
-        if missing:
-            raise ConfigError(f"{where} lacks {sorted(missing)}")
-        claim = Claim(
-            id=entry["id"],
-            source=entry["source"],
-            metric=entry["metric"],
-            compare=entry["compare"],
-            scale=entry["scale"],
-            paper_value=entry.get("paper"),
-            threshold=entry.get("threshold"),
-            tolerance=entry.get("tolerance"),
-        )
+        claim = _claim_from(entry, where, scales)
         if claim.id in seen:
             raise ConfigError(f"{where}: duplicate id")
         seen.add(claim.id)
-        if claim.compare not in COMPARISONS:
-            raise ConfigError(f"{where}: compare must be one of {COMPARISONS}, got {claim.compare!r}")
-        if claim.scale not in SCALES:
-            raise ConfigError(f"{where}: scale must be one of {SCALES}, got {claim.scale!r}")
-        if claim.compare == "within" and (claim.paper_value is None or claim.tolerance is None):
-            raise ConfigError(f"{where}: 'within' needs both paper and tolerance")
-        if claim.compare != "within" and claim.paper_value is None and claim.threshold is None:
-            raise ConfigError(f"{where}: '{claim.compare}' needs a paper value or a threshold")
         claims.append(claim)
     return claims
 
 
 def check_claims(claims: list[Claim], metrics: dict[str, float], scale: str) -> list[Verdict]:
-    return [Verdict(claim, metrics.get(claim.metric)) for claim in claims if claim.scale == scale]
+    return [
+        Verdict(claim, metrics.get(claim.metric), metrics.get(claim.metric + SD_SUFFIX))
+        for claim in claims if claim.scale == scale
+    ]
 
 
-def _fmt(value: float | None) -> str:
+def format_value(value: float | None, sd: float | None = None) -> str:
     if value is None:
         return "—"
-    return f"{value:.4g}"
+    return f"{value:.4g} ± {sd:.2g}" if sd is not None else f"{value:.4g}"
+
+
+def verdict_rows(claims: list[dict]) -> list[str]:
+    """Markdown table of verdicts as recorded in metrics.json (see `verdict_record`)."""
+    lines = ["| claim | source | paper | rule | reproduced | verdict |", "|---|---|---|---|---|---|"]
+    for claim in claims:
+        verdict = claim["verdict"]
+        if verdict == CLOSE and claim.get("close_reason"):
+            verdict += f" ({claim['close_reason']})"
+        lines.append(
+            f"| {claim['id']} | {claim['source']} | {format_value(claim['paper'])} | {claim['rule']} "
+            f"| {format_value(claim['reproduced'], claim.get('reproduced_sd'))} | {verdict} |"
+        )
+    return lines
+
+
+def verdict_record(verdict: Verdict) -> dict:
+    claim = verdict.claim
+    return {
+        "id": claim.id, "source": claim.source, "metric": claim.metric, "paper": claim.paper_value,
+        "rule": claim.rule(), "reproduced": verdict.measured, "reproduced_sd": verdict.measured_sd,
+        "verdict": verdict.status, "close_reason": claim.close_reason,
+    }
 
 
 def verdict_table(verdicts: list[Verdict]) -> str:
-    lines = [
-        "| claim | source | paper | rule | reproduced | verdict |",
-        "|---|---|---|---|---|---|",
-    ]
-    for verdict in verdicts:
-        claim = verdict.claim
-        lines.append(
-            f"| {claim.id} | {claim.source} | {_fmt(claim.paper_value)} | {claim.rule()} "
-            f"| {_fmt(verdict.measured)} | {verdict.status} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(verdict_rows([verdict_record(v) for v in verdicts]))
 
 
-def machine_description() -> str:
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return f"{platform.node() or 'host'}: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
-
-
-def write_report(
-    paper: str,
-    scale: str,
-    metrics: dict[str, float],
-    verdicts: list[Verdict],
-    results_dir: Path,
-    command: str,
-    seconds: float,
-    figures: list[Path] = (),
-    extra_sections: list[str] = (),
-) -> Path:
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "paper": paper,
-        "scale": scale,
-        "command": command,
-        "seconds": round(seconds, 1),
-        "machine": machine_description(),
-        "metrics": metrics,
-        "claims": [
-            {"id": v.claim.id, "metric": v.claim.metric, "paper": v.claim.paper_value,
-             "rule": v.claim.rule(), "reproduced": v.measured, "verdict": v.status}
-            for v in verdicts
-        ],
-    }
-    (results_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    passed = sum(v.status == "PASS" for v in verdicts)
-    parts = [
-        f"# {paper} — scale `{scale}`",
-        "",
-        f"Command: `{command}`  ",
-        f"Machine: {summary['machine']}  ",
-        f"Wall time: {seconds / 60:.1f} min  ",
-        f"Claims: {passed}/{len(verdicts)} pass",
-        "",
-        verdict_table(verdicts),
-        "",
-        *extra_sections,
-    ]
-    for figure in figures:
-        parts += [f"![{Path(figure).stem}]({Path(figure).name})", ""]
-    report = results_dir / "report.md"
-    report.write_text("\n".join(parts) + "\n")
-    return report
+def tally(statuses: list[str]) -> str:
+    counts = {level: statuses.count(level) for level in (REPRODUCED, CLOSE, NOT_REPRODUCED, NOT_MEASURED)}
+    return ", ".join(f"{n} {level}" for level, n in counts.items() if n) or "no claims"

@@ -1,16 +1,30 @@
-"""make report: gather every paper's latest results/<paper>/<scale>/metrics.json into RESULTS.md."""
-import json
+"""make report: gather every paper's latest results/<paper>/<scale>/metrics.json into RESULTS.md,
+and regenerate the results blocks (`<!-- results:<scale> -->` ... `<!-- /results:<scale> -->`)
+of each paper's README from them. Results made by older code are marked stale."""
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.claims import SCALES  # noqa: E402
+import yaml  # noqa: E402
+
+from common.claims import PASSING  # noqa: E402
+from common.report import is_stale, load_summary, marked_scales, replace_marked_block, results_block  # noqa: E402
+from common.run import compose  # noqa: E402
 
 
-def _fmt(value):
-    return "—" if value is None else f"{value:.4g}"
+def papers_table(rows: list[tuple[str, str, list[str]]]) -> list[str]:
+    lines = ["| paper | folder | results (claims reproduced or close / checked, by scale) |", "|---|---|---|"]
+    for paper, title, cells in rows:
+        lines.append(f"| {title} | [`papers/{paper}`](papers/{paper}/README.md) | {'; '.join(cells) or 'not run yet'} |")
+    return lines
+
+
+def scale_cell(summary: dict) -> str:
+    passing = sum(c["verdict"] in PASSING for c in summary["claims"])
+    stale = " (stale)" if is_stale(summary) else ""
+    return f"{summary['scale']}: {passing}/{len(summary['claims'])}{stale}"
 
 
 def main() -> None:
@@ -18,35 +32,38 @@ def main() -> None:
         "# Reproduced results",
         "",
         "Written by `make report` from `results/<paper>/<scale>/metrics.json` (each made by "
-        "`make reproduce-<paper> SCALE=<scale>`). Numbers are what the runs measured on the machine named.",
+        "`make reproduce-<paper> SCALE=<scale>`). Numbers are what the runs measured on the machine named; "
+        "a result made by older code than today's is marked stale.",
         "",
     ]
     found = False
-    for paper_dir in sorted((ROOT / "papers").glob("*/claims.yaml")):
-        paper = paper_dir.parent.name
-        for scale in SCALES:
-            path = ROOT / "results" / paper / scale / "metrics.json"
-            if not path.is_file():
+    rows = []
+    for claims_file in sorted((ROOT / "papers").glob("*/claims.yaml")):
+        paper = claims_file.parent.name
+        title = (yaml.safe_load(claims_file.read_text()) or {}).get("title", paper)
+        cells = []
+        scales = list(compose("reproduce", [f"paper={paper}"]).scales)
+        readme = claims_file.parent / "README.md"
+        text = readme.read_text() if readme.is_file() else ""
+        for scale in scales:
+            summary = load_summary(paper, scale)
+            if summary is None:
                 continue
             found = True
-            summary = json.loads(path.read_text())
-            passed = sum(c["verdict"] == "PASS" for c in summary["claims"])
-            lines += [
-                f"## {paper} — `{scale}`: {passed}/{len(summary['claims'])} claims pass",
-                "",
-                f"`{summary['command']}` — {summary['seconds'] / 60:.1f} min on {summary['machine']}",
-                "",
-                "| claim | paper | rule | reproduced | verdict |",
-                "|---|---|---|---|---|",
-            ]
-            for claim in summary["claims"]:
-                lines.append(f"| {claim['id']} | {_fmt(claim['paper'])} | {claim['rule']} "
-                             f"| {_fmt(claim['reproduced'])} | {claim['verdict']} |")
-            lines.append("")
+            cells.append(scale_cell(summary))
+            block = results_block(summary)
+            lines += [f"## {paper}", "", *block, ""]
+            if scale in marked_scales(text):
+                text = replace_marked_block(text, f"results:{scale}", block)
+        if text:
+            readme.write_text(text)
+        rows.append((paper, title, cells))
     if not found:
         lines.append("No results yet: run `make reproduce-<paper> SCALE=tiny`.")
     (ROOT / "RESULTS.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {ROOT / 'RESULTS.md'}")
+    top = ROOT / "README.md"
+    top.write_text(replace_marked_block(top.read_text(), "papers", papers_table(rows)))
+    print(f"wrote {ROOT / 'RESULTS.md'}, the papers table of README.md and the papers' results blocks")
 
 
 if __name__ == "__main__":
