@@ -80,19 +80,21 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
 
 
 class EpochSeededSampler(Sampler):
-    """Shuffles with a generator seeded by (seed, epoch) and hands each item its own seed.
+    """Shuffles with a generator seeded by (seed, epoch) and, by default, hands each item its own seed.
 
-    Yields `(index, item_seed)` so that random augmentation depends only on the seed, the
-    epoch and the item: a run resumed from a checkpoint sees exactly the batches an
-    uninterrupted run would have seen. Lightning calls `set_epoch` at every epoch start.
+    Yields `(index, item_seed)` (or plain indices with `item_seeds=False`) so that the order and
+    any random augmentation depend only on the seed, the epoch and the item: a run resumed from a
+    checkpoint sees exactly the batches an uninterrupted run would have seen. Lightning calls
+    `set_epoch` at every epoch start.
     """
 
-    def __init__(self, num_items: int, seed: int, shuffle: bool = True):
+    def __init__(self, num_items: int, seed: int, shuffle: bool = True, item_seeds: bool = True):
         if num_items <= 0:
             raise DataError("EpochSeededSampler got an empty data set")
         self.num_items = num_items
         self.seed = int(seed)
         self.shuffle = shuffle
+        self.item_seeds = item_seeds
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -101,10 +103,10 @@ class EpochSeededSampler(Sampler):
     def __len__(self) -> int:
         return self.num_items
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int] | int]:
         rng = np.random.default_rng([self.seed, self.epoch])
         order = rng.permutation(self.num_items) if self.shuffle else np.arange(self.num_items)
         item_seeds = rng.integers(0, 2**31 - 1, size=self.num_items)
         for position, index in enumerate(order):
-            yield int(index), int(item_seeds[position])
+            yield (int(index), int(item_seeds[position])) if self.item_seeds else int(index)
 

@@ -1,6 +1,7 @@
 """Base LightningModule: optimizer and scheduler come from the config as `_partial_` callables."""
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 
@@ -9,6 +10,17 @@ import pytorch_lightning as pl
 import torch
 
 from common.errors import ConfigError
+
+
+class _DropAdvertisements(logging.Filter):
+    """Lightning logs a "💡 Tip" for its paid products on every run; this project has no use for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+for _name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_DropAdvertisements())
 
 
 class ReproModule(pl.LightningModule):
@@ -23,7 +35,6 @@ class ReproModule(pl.LightningModule):
         self,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
-        scheduler_interval: str = "epoch",
         cpu_threads: int | None = None,
     ):
         super().__init__()
@@ -31,7 +42,6 @@ class ReproModule(pl.LightningModule):
             raise ConfigError(f"model.cpu_threads must be >= 1 or null, got {cpu_threads}")
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.scheduler_interval = scheduler_interval
         self.cpu_threads = cpu_threads
         self._threads_before: int | None = None
 
@@ -54,7 +64,7 @@ class ReproModule(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
 
 

@@ -14,17 +14,16 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from common import CONFIG_DIR
 from common.errors import ConfigError, DataError
-from common.lightning import EpochSeeding
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 
-# Config keys (matched by their last name anywhere in the tree) and the rule their values obey.
-_POSITIVE_KEYS = {"lr", "batch_size", "max_epochs", "window_seconds", "sampling_rate"}
+# Generic config keys (matched by their last name anywhere in the tree) and the rule their values
+# obey; a paper's own keys are checked by the class that takes them.
+_POSITIVE_KEYS = {"lr", "batch_size", "max_epochs"}
 _NON_NEGATIVE_KEYS = {"weight_decay", "num_workers", "momentum", "dropout"}
 
 
@@ -69,14 +68,21 @@ def _resolve_output_dir(cfg: DictConfig) -> Path:
     return output_dir
 
 
-def _comparable(cfg: DictConfig) -> dict:
-    """The parts of a config that decide what a checkpoint means (not where files go)."""
+def identity(cfg: DictConfig) -> dict:
+    """What decides a run's results: the config less where its files go and how it is watched."""
     plain = OmegaConf.to_container(cfg, resolve=False)
-    for key in ("paths", "logger", "resume", "ckpt_path", "test", "task_name"):
+    for key in ("paths", "logger", "resume", "ckpt_path", "task_name"):
         plain.pop(key, None)
-    trainer = plain.get("trainer", {})
-    for key in ("max_epochs", "enable_progress_bar", "log_every_n_steps"):
-        trainer.pop(key, None)
+    plain.get("trainer", {}).pop("enable_progress_bar", None)
+    return plain
+
+
+def _comparable(cfg: DictConfig) -> dict:
+    """The parts of a config that decide what a checkpoint means: training may be extended."""
+    plain = identity(cfg)
+    plain.pop("test", None)
+    for key in ("max_epochs", "log_every_n_steps"):
+        plain.get("trainer", {}).pop(key, None)
     return plain
 
 
@@ -111,6 +117,12 @@ def _instantiate(node: DictConfig, what: str, **kwargs):
         raise ConfigError(f"could not build `{what}` from the config: {err}") from err
 
 
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """The callbacks of the `callbacks/` config group (a mapping name -> callback config)."""
+    return [_instantiate(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()
+            if node is not None]
+
+
 def build_trainer(cfg: DictConfig, output_dir: Path, callbacks: list) -> pl.Trainer:
     logger = _instantiate(cfg.logger, "logger") if cfg.get("logger") else False
     return _instantiate(
@@ -141,10 +153,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = _instantiate(cfg.data, "data")
     model = _instantiate(cfg.model, "model")
-    checkpoint = ModelCheckpoint(
-        dirpath=output_dir / "checkpoints", save_last=True, save_top_k=1, save_on_train_epoch_end=True
-    )
-    trainer = build_trainer(cfg, output_dir, callbacks=[checkpoint, EpochSeeding(cfg.seed)])
+    trainer = build_trainer(cfg, output_dir, callbacks=build_callbacks(cfg))
     if resume_from is not None:
         print(f"Resuming from {resume_from}")
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)

@@ -10,7 +10,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from common import PROJECT_ROOT  # noqa: E402
-from common.claims import claims_path, load_claims  # noqa: E402
+from common.claims import PASSING, claims_path, load_claims  # noqa: E402
 from tests.humbug_cnn import excerpt as humbug_excerpt  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -72,18 +72,22 @@ def humbugdb_excerpt(tmp_path_factory) -> Path:
     return humbug_excerpt.make_humbugdb_excerpt(tmp_path_factory.mktemp("humbugdb"))
 
 
-def reproduce_tiny(paper: str, results_dir: Path, overrides: list[str] = ()) -> tuple[dict, str]:
-    """Run `scripts/reproduce.py paper=<paper> scale=tiny` as a user would; assert that every tiny
-    claim of the paper was measured and passes. Returns (metrics.json summary, stderr)."""
+def reproduce_tiny(paper: str, results_dir: Path, overrides: list[str] = (), arguments: list[str] = (),
+                   expect_pass: bool = True) -> tuple[dict, str]:
+    """Run `scripts/reproduce.py paper=<paper> scale=tiny` as a user would; `overrides` go to every
+    training run, `arguments` to the reproduce config (e.g. `scales.tiny.x=...`). With
+    `expect_pass`, assert that every tiny claim was measured and reproduced (or close).
+    Returns (metrics.json summary, stderr)."""
     quoted = ",".join(f'"{o}"' for o in ["trainer.enable_progress_bar=false", *overrides])
     result = subprocess.run(
         [sys.executable, "scripts/reproduce.py", f"paper={paper}", "scale=tiny", f"results_dir={results_dir}",
-         f"overrides=[{quoted}]"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+         f"overrides=[{quoted}]", *arguments],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = json.loads((results_dir / "metrics.json").read_text())
-    tiny_claims = [c for c in load_claims(claims_path(paper)) if c.scale == "tiny"]
-    assert {c["id"] for c in summary["claims"]} == {c.id for c in tiny_claims}
-    assert all(c["verdict"] == "PASS" for c in summary["claims"]), summary["claims"]
+    summary = json.loads((results_dir / "metrics.json").read_text()) if (results_dir / "metrics.json").is_file() else None
+    if expect_pass:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        tiny_claims = [c for c in load_claims(claims_path(paper)) if c.scale == "tiny"]
+        assert {c["id"] for c in summary["claims"]} == {c.id for c in tiny_claims}
+        assert all(c["verdict"] in PASSING for c in summary["claims"]), summary["claims"]
     return summary, result.stderr

@@ -32,10 +32,6 @@ def _experiment_overrides(experiment, request):
     return overrides
 
 
-def test_experiments_are_found():
-    assert "ecg_unet/ludb" in EXPERIMENTS and "ecg_unet/tiny" in EXPERIMENTS
-
-
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(experiment, request, tmp_path):
     cfg = run.compose("train", [*_experiment_overrides(experiment, request), f"paths.output_dir={tmp_path}"])
@@ -56,12 +52,26 @@ def test_experiment_fast_dev_run(experiment, request, tmp_path):
     assert metrics["train/loss"] > 0
 
 
-@pytest.mark.parametrize("root", ["train", "evaluate", "reproduce"])
-def test_root_configs_compose(root):
-    overrides = {"train": ["experiment=ecg_unet/tiny"], "evaluate": ["experiment=ecg_unet/tiny", "ckpt_path=x"],
-                 "reproduce": ["paper=ecg_unet", "scale=tiny"]}[root]
+@pytest.mark.parametrize("root", ["train", "evaluate"])
+def test_experiment_and_debug_configs_override_the_root_config(root):
+    # The root config lists `_self_` first: what an experiment or debug config sets must win.
+    overrides = ["experiment=ecg_unet/tiny", *(["debug=fast_dev_run"] if root == "train" else ["ckpt_path=x"])]
     cfg = run.compose(root, overrides)
-    assert cfg.paths.root_dir
+    assert cfg.task_name == "ecg_unet-tiny"
+    if root == "train":
+        assert cfg.test is False and cfg.trainer.fast_dev_run is True
+
+
+def test_reproduce_config_selects_the_papers_plan():
+    cfg = run.compose("reproduce", ["paper=ecg_unet", "scale=tiny"])
+    assert cfg.paper == "ecg_unet" and cfg.task_name == "reproduce-ecg_unet"
+    assert cfg.scales[cfg.scale].experiment == "ecg_unet/tiny"
+    assert cfg.results_dir.endswith("results/ecg_unet/tiny")
+
+
+def test_unknown_paper_is_named():
+    with pytest.raises(hydra.errors.MissingConfigException, match="paper/no_such_paper"):
+        run.compose("reproduce", ["paper=no_such_paper"])
 
 
 @pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_sim"])
@@ -72,9 +82,23 @@ def test_trainer_and_logger_options_compose(trainer, logger):
     assert (not cfg.logger) == (logger == "none")
 
 
-@pytest.mark.parametrize("debug", ["fast_dev_run", "limit", "overfit"])
-def test_debug_options_compose(debug):
-    assert run.compose("train", ["experiment=ecg_unet/tiny", f"debug={debug}"]).trainer
+@pytest.mark.parametrize(("debug", "key", "value"), [
+    ("fast_dev_run", "fast_dev_run", True), ("limit", "limit_train_batches", 3), ("overfit", "overfit_batches", 1),
+])
+def test_debug_options_compose(debug, key, value):
+    assert run.compose("train", ["experiment=ecg_unet/tiny", f"debug={debug}"]).trainer[key] == value
+
+
+@pytest.mark.parametrize(("callbacks", "names"), [
+    ("default", {"model_checkpoint", "epoch_seeding"}),
+    ("early_stopping", {"model_checkpoint", "epoch_seeding", "early_stopping"}),
+    ("lr_monitor", {"model_checkpoint", "epoch_seeding", "lr_monitor"}),
+    ("none", set()),
+])
+def test_callbacks_come_from_the_config_group(callbacks, names, tmp_path):
+    cfg = run.compose("train", ["experiment=ecg_unet/tiny", f"callbacks={callbacks}", f"paths.output_dir={tmp_path}"])
+    assert set(cfg.callbacks or {}) == names
+    assert len(run.build_callbacks(cfg)) == len(names)
 
 
 @pytest.mark.parametrize(("launcher", "target"), [

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from scipy.interpolate import CubicSpline
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from common.data import EpochSeededSampler, cache_dir, download, read_sha256sums, verify_file
+from common.data import cache_dir, download, read_sha256sums, verify_file
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError
 from papers.ecg_unet.delineation import IGNORE, QRS, P, T, Wave, labels_from_waves
 
@@ -302,8 +302,18 @@ class LeadWindows(Dataset):
         return torch.from_numpy(signal[None]), torch.from_numpy(labels)
 
 
+class Annotation:
+    """A record's annotated waves and spans per lead, carried through a batch untouched (a plain
+    object: Lightning moves tensors inside dataclasses to the device and refuses frozen ones)."""
+
+    __slots__ = ("waves", "spans")
+
+    def __init__(self, record: EcgRecord):
+        self.waves, self.spans = record.waves, record.spans
+
+
 class WholeRecords(Dataset):
-    """Whole records, all leads: (signal (leads, n), labels (leads, n), index)."""
+    """Whole records, all leads: (signal (leads, n), labels (leads, n), Annotation)."""
 
     def __init__(self, records: list[EcgRecord]):
         self.records = records
@@ -314,49 +324,43 @@ class WholeRecords(Dataset):
     def __getitem__(self, index: int):
         record = self.records[index]
         labels = np.stack([record.labels(lead) for lead in range(record.signal.shape[0])])
-        return torch.from_numpy(record.signal), torch.from_numpy(labels), index
+        return torch.from_numpy(record.signal), torch.from_numpy(labels), Annotation(record)
 
 
 def _single(batch):
     return batch[0]
 
 
-class EcgDataModule(pl.LightningDataModule):
-    """LUDB (`source=ludb`) or generated ECG (`source=synthetic`), resampled to 500 Hz."""
+class EcgDataModule(ReproDataModule):
+    """LUDB (`source=ludb`) or generated ECG (`source=synthetic`), resampled to 500 Hz.
+
+    Training takes random single-lead windows; validation and testing take whole records (all
+    leads, one record a batch) whose batches carry the record itself for the boundary scores.
+    """
+
+    eval_collate_fn = staticmethod(_single)
 
     def __init__(
         self,
         source: str = "ludb",
-        root: str | None = None,
-        data_dir: str = "~/.cache/paper-repro",
         test_fraction: float = 0.2,
-        val_fraction: float = 0.1,
-        split_seed: int = 0,
         window_seconds: float = 4.0,
-        batch_size: int = 32,
-        num_workers: int = 0,
         augmentation: dict | None = None,
         synthetic: dict | None = None,
-        seed: int = 0,
+        **common,
     ):
-        super().__init__()
+        super().__init__(test_fraction=test_fraction, eval_batch_size=1, **common)
         if source not in ("ludb", "synthetic"):
             raise ConfigError(f"data.source must be 'ludb' or 'synthetic', got {source!r}")
+        if not window_seconds > 0:
+            raise ConfigError(f"data.window_seconds must be > 0, got {window_seconds}")
         self.source = source
-        self.root = root
-        self.data_dir = data_dir
-        self.test_fraction = test_fraction
-        self.val_fraction = val_fraction
-        self.split_seed = split_seed
         self.window = int(round(window_seconds * MODEL_RATE))
-        self.batch_size = batch_size
-        self.num_workers = num_workers
         self.augmentation = dict(augmentation or {})
         for key, value in self.augmentation.items():
             if key != "amplitude_scale" and value < 0:
                 raise ConfigError(f"data.augmentation.{key} must be >= 0, got {value}")
         self.synthetic = dict(synthetic or {})
-        self.seed = seed
         self.train_records: list[EcgRecord] = []
 
     def load_records(self) -> list[EcgRecord]:
@@ -364,39 +368,15 @@ class EcgDataModule(pl.LightningDataModule):
             count = int(self.synthetic.get("records", 100))
             options = {k: v for k, v in self.synthetic.items() if k != "records"}
             return generate_records(count, seed=self.split_seed, **options)
-        if self.root is not None and not Path(self.root).expanduser().exists():
-            raise DataError(
-                f"data.root={self.root} does not exist. Give the folder that holds LUDB "
-                f"(RECORDS, data/*.hea, .dat and annotation files), or data.root=null to download it"
-            )
         return load_ludb(self.root, self.data_dir)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_records:
-            return
+    def build(self):
         records = [to_model_rate(r) for r in self.load_records()]
         self.train_records, self.val_records, self.test_records = split_records(
             records, self.test_fraction, self.val_fraction, self.split_seed
         )
-
-    def train_dataloader(self):
-        dataset = LeadWindows(self.train_records, self.window, self.augmentation, MODEL_RATE)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset), self.seed),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def _records_loader(self, records):
-        return DataLoader(WholeRecords(records), batch_size=1, collate_fn=_single, num_workers=0)
-
-    def val_dataloader(self):
-        return self._records_loader(self.val_records)
-
-    def test_dataloader(self):
-        return self._records_loader(self.test_records)
+        return (LeadWindows(self.train_records, self.window, self.augmentation, MODEL_RATE),
+                WholeRecords(self.val_records), WholeRecords(self.test_records))
 
 
 def to_model_rate(record: EcgRecord) -> EcgRecord:

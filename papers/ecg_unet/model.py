@@ -130,12 +130,12 @@ class EcgSegmenter(ReproModule):
 
     def test_step(self, batch, batch_idx):
         predicted = self._record_step(batch, "test").cpu().numpy()
-        record = self.trainer.datamodule.test_records[batch[2]]
+        annotation = batch[2]
         for lead in range(predicted.shape[0]):
-            if record.spans[lead] is None:
+            if annotation.spans[lead] is None:
                 continue
             detected = self.waves(predicted[lead])
-            self.scorer.add(record.waves[lead], detected, record.spans[lead])
+            self.scorer.add(annotation.waves[lead], detected, annotation.spans[lead])
 
     def on_test_epoch_end(self):
         self.log_dict(self.scorer.metrics(prefix="test/"), sync_dist=True)

@@ -5,12 +5,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from common.reproduce import PaperResults, load_trained_run, train_experiment
+from common.reproduce import PaperResults, load_trained_run, mean_and_sd, train_experiment
 from papers.ecg_unet.baseline import score_neurokit
 from papers.ecg_unet.delineation import WAVES
 from papers.ecg_unet.plots import plot_strip
 
-EXPERIMENTS = {"tiny": "ecg_unet/tiny", "full": "ecg_unet/ludb"}
 STAT_NAMES = (("se", "Se"), ("ppv", "PPV"), ("f1", "F1"), ("mean_err_ms", "m (ms)"), ("std_err_ms", "σ (ms)"))
 
 
@@ -34,11 +33,12 @@ def comparison_table(unet: dict[str, float], baseline: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
-    if cfg.scale not in EXPERIMENTS:
-        raise ValueError(f"scale must be one of {sorted(EXPERIMENTS)}, got {cfg.scale}")
-    metrics = train_experiment(cfg, EXPERIMENTS[cfg.scale])
-    run_dir = Path(metrics.pop("run_dir"))
+def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
+    """Train plan.experiment once per seed of plan.seeds; claims are judged on the mean over seeds."""
+    runs = [train_experiment(cfg, plan.experiment, seed=seed) for seed in plan.seeds]
+    run_dirs = [Path(r.pop("run_dir")) for r in runs]
+    metrics = mean_and_sd(runs)
+    run_dir = run_dirs[0]
 
     datamodule, model = load_trained_run(run_dir)
 
@@ -59,7 +59,7 @@ def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
         "## Per-boundary scores on the test records (150 ms tolerance)",
         "",
         f"Test records: {len(datamodule.test_records)}; train: {len(datamodule.train_records)}; "
-        f"run dir: `{run_dir}`",
+        f"seeds {list(plan.seeds)} (UNet numbers are their mean); run dirs: " + ", ".join(f"`{d}`" for d in run_dirs),
         "",
         comparison_table(metrics, baseline),
         "",

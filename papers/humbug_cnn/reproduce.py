@@ -21,7 +21,6 @@ from papers.humbug_cnn.plots import plot_examples, plot_roc, plot_trace
 from papers.humbug_cnn.predict import predict_file
 from papers.humbug_cnn.synthetic import generate_recordings
 
-PAPER_SPLIT_SEEDS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 PAPER = {"accuracy_mean": 0.838, "mosquito_rate_mean": 0.7096, "noise_rate_mean": 0.8536}
 
 
@@ -70,10 +69,10 @@ def _long_recording_demo(model, results_dir: Path, seed: int = 123) -> tuple[dic
     return metrics, figure, note
 
 
-def reproduce_tiny(cfg: DictConfig, results_dir: Path) -> PaperResults:
-    moderate = train_experiment(cfg, "humbug_cnn/tiny")
-    by_recording = train_experiment(cfg, "humbug_cnn/tiny", ["data.split=recording"])
-    low_snr = train_experiment(cfg, "humbug_cnn/tiny_low_snr")
+def reproduce_tiny(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
+    moderate = train_experiment(cfg, plan.experiment)
+    by_recording = train_experiment(cfg, plan.experiment, ["data.split=recording"])
+    low_snr = train_experiment(cfg, plan.low_snr_experiment)
     metrics = {k: v for k, v in moderate.items() if k != "run_dir"}
     metrics.update({f"by_recording/{k}": v for k, v in by_recording.items() if k != "run_dir"})
     metrics.update({f"low_snr/{k}": v for k, v in low_snr.items() if k != "run_dir"})
@@ -109,14 +108,18 @@ def reproduce_tiny(cfg: DictConfig, results_dir: Path) -> PaperResults:
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
 
 
-def reproduce_full(cfg: DictConfig, results_dir: Path) -> PaperResults:
+SPLIT_PREFIXES = {"random": "splits/", "recording": "by_recording_splits/"}
+
+
+def reproduce_full(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
     metrics: dict[str, float] = {}
     tables = {}
     first_run = None
-    for split, prefix in (("random", "splits/"), ("recording", "by_recording_splits/")):
+    for split in plan.splits:
+        prefix = SPLIT_PREFIXES[split]
         per_split = []
-        for seed in PAPER_SPLIT_SEEDS:
-            run = train_experiment(cfg, "humbug_cnn/zooniverse", [f"data.split={split}", f"data.split_seed={seed}"])
+        for seed in plan.split_seeds:
+            run = train_experiment(cfg, plan.experiment, [f"data.split={split}", f"data.split_seed={seed}"])
             first_run = first_run or Path(run["run_dir"])
             per_split.append({k: run[f"test/{k}"] for k in SCORES})
         metrics.update(summarise_splits(per_split, prefix))
@@ -130,7 +133,8 @@ def reproduce_full(cfg: DictConfig, results_dir: Path) -> PaperResults:
         plot_roc({"Zooniverse, split seed 10": (labels, probability)}, results_dir / "roc.png"),
     ]
     lines = ["| split | statistic | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
-    for split, prefix in (("random (paper)", "splits/"), ("by recording", "by_recording_splits/")):
+    for split in plan.splits:
+        prefix = SPLIT_PREFIXES[split]
         for stat in ("mean", "std", "min", "max"):
             lines.append(f"| {split} | {stat} | " + " | ".join(f"{metrics[f'{prefix}{k}_{stat}']:.3f}" for k in SCORES) + " |")
     lines.append("| paper | mean | " + " | ".join(f"{PAPER[k + '_mean']:.3f}" if f"{k}_mean" in PAPER else "—" for k in SCORES) + " |")
@@ -138,9 +142,7 @@ def reproduce_full(cfg: DictConfig, results_dir: Path) -> PaperResults:
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
 
 
-def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
-    if cfg.scale == "tiny":
-        return reproduce_tiny(cfg, results_dir)
-    if cfg.scale == "full":
-        return reproduce_full(cfg, results_dir)
-    raise ValueError(f"scale must be 'tiny' or 'full', got {cfg.scale}")
+def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
+    if "split_seeds" in plan:
+        return reproduce_full(cfg, plan, results_dir)
+    return reproduce_tiny(cfg, plan, results_dir)

@@ -5,7 +5,7 @@ masks (pruned), slim it (the same filters physically removed) and fine-tune the 
 as long (slimmed), quantise all three to int8 (quantised, pruned_quantised, slimmed_quantised),
 then measure each of the six on the same test set and the same CPU. Then the overfitting experiment: a network without
 dropout trained long on a small training set, and the same network pruned and fine-tuned.
-Settings come from the experiment config's `compression:` section; `overrides=[...]` reach it.
+Settings come from `scales.<scale>.compression` of configs/paper/pruning_quantisation.yaml.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from common import run
 from common.errors import ConfigError
 from common.reproduce import PaperResults, load_trained_run, train_experiment
 from papers.pruning_quantisation.compression import (
@@ -35,7 +34,6 @@ from papers.pruning_quantisation.measure import (
 from papers.pruning_quantisation.networks import NETWORKS
 from papers.pruning_quantisation.plots import plot_tradeoffs
 
-EXPERIMENTS = {"tiny": "pruning_quantisation/tiny", "full": "pruning_quantisation/cifar10"}
 METHODS = ("float", "pruned", "quantised", "pruned_quantised", "slimmed", "slimmed_quantised")
 # Parameters are counted on the float network a method starts from (int8 ones hold the same).
 FLOAT_ORIGIN = {
@@ -157,16 +155,9 @@ def results_table(metrics: dict[str, float], networks: list[str], batch_sizes: l
     return "\n".join(lines)
 
 
-def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
-    if cfg.scale not in EXPERIMENTS:
-        raise ConfigError(f"scale must be one of {sorted(EXPERIMENTS)}, got {cfg.scale}")
-    experiment = EXPERIMENTS[cfg.scale]
-    settings = run.compose("train", [f"experiment={experiment}", *cfg.overrides]).compression
+def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
+    experiment, settings = plan.experiment, plan.compression
     check_settings(settings)
-    # Training runs are named after their overrides: leave the compression settings out, so that
-    # changing them re-measures the trained networks instead of training them again.
-    cfg = cfg.copy()
-    cfg.overrides = [o for o in cfg.overrides if not o.lstrip("+~").startswith("compression.")]
     metrics = {}
     for network in settings.networks:
         metrics.update(compress_network(cfg, experiment, settings, network))

@@ -2,10 +2,10 @@
 
 tiny: generated replications with moderate selection (DKLITE against T/S-learners and econml's
 causal forest), and the overlap-regulariser ablation on replications with poor overlap.
-full: IHDP replications (1-5 downloaded with pinned checksums, or every ihdp_npci_<i>.csv of the
-folder named by `data.root=DIR` in `overrides`, or `+replications=[...]`), then Twins (5 seeded
-treatment draws and splits) and Jobs (cfrnet's 10 replications). `data.root=DIR` may name the
-folder of one data set or a folder holding ihdp/, twins/ and jobs/; `+datasets=[ihdp]` runs a subset.
+full: IHDP replications (1-5 downloaded with pinned checksums, or read from `data.root=DIR` in
+`overrides`), then Twins (5 seeded treatment draws and splits) and Jobs (cfrnet's 10 replications).
+`data.root=DIR` may name the folder of one data set or a folder holding ihdp/, twins/ and jobs/.
+Which data sets and replications run is `scales.<scale>.datasets` of configs/paper/treatment_effects.yaml.
 IHDP's metrics keep plain keys (`dklite/out_sqrt_pehe`); Twins' and Jobs' are prefixed `twins/`, `jobs/`.
 """
 from __future__ import annotations
@@ -23,14 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from common.errors import ConfigError  # noqa: E402
 from common.reproduce import PaperResults, load_trained_run, train_experiment  # noqa: E402
 from papers.treatment_effects.baselines import BASELINES, econml_available, score  # noqa: E402
-from papers.treatment_effects.data import ihdp_replications  # noqa: E402
 from papers.treatment_effects.metrics import mean_and_stderr  # noqa: E402
 
-EXPERIMENTS = {"tiny": "treatment_effects/tiny", "ihdp": "treatment_effects/ihdp",
-               "twins": "treatment_effects/twins", "jobs": "treatment_effects/jobs"}
-FULL_DATASETS = ("ihdp", "twins", "jobs")
-DEFAULT_REPLICATIONS = {"tiny": [1, 2, 3], "ihdp": [1, 2, 3, 4, 5], "twins": [1, 2, 3, 4, 5], "jobs": list(range(1, 11))}
-POOR_OVERLAP = "data.synthetic.selection=3.0"
 EFFECT_SCORES = ("in_sqrt_pehe", "out_sqrt_pehe", "in_ate_error", "out_ate_error")
 POLICY_SCORES = ("in_policy_risk", "out_policy_risk", "in_att_error", "out_att_error")
 HEADERS = {"in_sqrt_pehe": "in-sample √PEHE", "out_sqrt_pehe": "out-of-sample √PEHE", "in_ate_error": "in-sample ε_ATE",
@@ -40,32 +34,9 @@ LABELS = {"dklite": "DKLITE", "t_learner": "T-learner (RF)", "s_learner": "S-lea
           "causal_forest": "Causal forest (econml)", "tarnet": "TARNet (same encoder)", "dklite_no_variance": "DKLITE without variance term"}
 
 
-def _replications(cfg: DictConfig, dataset: str) -> list[int]:
-    if cfg.get("replications"):
-        return [int(r) for r in cfg.replications]
-    roots = [o.split("=", 1)[1] for o in cfg.overrides if o.startswith("data.root=")]
-    if dataset == "ihdp" and roots:
-        found = ihdp_replications(roots[-1])
-        if not found:
-            raise ConfigError(f"data.root={roots[-1]} holds no ihdp_npci_<i>.csv files (nor an ihdp/ folder of them)")
-        return found
-    return list(DEFAULT_REPLICATIONS[dataset])
-
-
-def _datasets(cfg: DictConfig) -> list[str]:
-    if cfg.scale == "tiny":
-        return ["tiny"]
-    datasets = [str(d) for d in cfg.get("datasets") or FULL_DATASETS]
-    unknown = sorted(set(datasets) - set(FULL_DATASETS))
-    if unknown:
-        raise ConfigError(f"datasets may hold {list(FULL_DATASETS)}, got {unknown}")
-    return datasets
-
-
-def run_methods(cfg: DictConfig, dataset: str, replications: list[int], extra: list[str], with_baselines: bool,
-                label: str):
+def run_methods(cfg: DictConfig, dataset: str, experiment: str, replications: list[int], extra: list[str],
+                with_baselines: bool, label: str):
     """Per method, a list of per-replication scores; plus the first replication's effects for plots."""
-    experiment = EXPERIMENTS[dataset]
     keys = POLICY_SCORES if dataset == "jobs" else EFFECT_SCORES
     baselines = {n: f for n, f in BASELINES.items() if n != "causal_forest" or econml_available()}
     scores: dict[str, list[dict]] = {}
@@ -125,17 +96,17 @@ def plot(metrics: dict[str, float], methods: list[str], example, path: Path, pre
     return path
 
 
-def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
-    if cfg.scale not in ("tiny", "full"):
-        raise ConfigError(f"scale must be 'tiny' or 'full', got {cfg.scale}")
+def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
     torch.set_num_threads(1)  # see Dklite.setup: full-batch steps this small run fastest on one thread
     metrics, sections, figures = {}, [], []
     names = {"tiny": "generated replications", "ihdp": "IHDP replications", "twins": "Twins replications",
              "jobs": "Jobs replications"}
-    for dataset in _datasets(cfg):
-        replications = _replications(cfg, dataset)
+    for dataset, setting in plan.datasets.items():
+        if dataset not in names:
+            raise ConfigError(f"scales.{cfg.scale}.datasets may hold {sorted(names)}, got {dataset!r}")
+        replications = [int(r) for r in setting.replications]
         prefix = "" if dataset in ("tiny", "ihdp") else f"{dataset}/"
-        scores, example = run_methods(cfg, dataset, replications, [], with_baselines=True,
+        scores, example = run_methods(cfg, dataset, setting.experiment, replications, [], with_baselines=True,
                                       label=f"{dataset}: DKLITE and baselines")
         metrics.update(summarise(scores, prefix))
         methods = list(scores)
@@ -154,11 +125,13 @@ def reproduce(cfg: DictConfig, results_dir: Path) -> PaperResults:
         if example is not None and not figures:
             figures.append(plot(metrics, methods, example, results_dir / "treatment_effects.png", prefix))
 
-    if cfg.scale == "tiny":
-        replications = _replications(cfg, "tiny")
+    if plan.get("ablation"):
+        setting = plan.datasets.tiny
+        replications = [int(r) for r in setting.replications]
+        poor_overlap = list(plan.ablation.overrides)
         ablation = {}
-        for name, extra in (("dklite", [POOR_OVERLAP]), ("dklite_no_variance", [POOR_OVERLAP, "model.variance_weight=0.0"])):
-            runs, _ = run_methods(cfg, "tiny", replications, extra, with_baselines=False,
+        for name, extra in (("dklite", poor_overlap), ("dklite_no_variance", [*poor_overlap, "model.variance_weight=0.0"])):
+            runs, _ = run_methods(cfg, "tiny", setting.experiment, replications, extra, with_baselines=False,
                                   label=f"{LABELS[name]}, poor overlap")
             ablation[name] = runs["dklite"]
         metrics.update(summarise(ablation, prefix="poor_overlap/"))
