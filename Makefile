@@ -8,7 +8,11 @@ PAPERS := $(notdir $(patsubst %/,%,$(dir $(wildcard papers/*/claims.yaml))))
 
 REPRODUCE_TARGETS := $(addprefix reproduce-,$(PAPERS))
 
-.PHONY: install test lint smoke bench report reproduce-all $(REPRODUCE_TARGETS)
+# Each word of ARGS reaches the script as one argument with its quotes intact, so that
+# ARGS='overrides=["trainer=gpu"]' works as written (a word may not hold spaces or single quotes).
+QUOTED_ARGS := $(foreach word,$(ARGS),'$(word)')
+
+.PHONY: install test test-all lint smoke bench report reproduce-all $(REPRODUCE_TARGETS)
 
 install: $(STAMP)
 
@@ -18,14 +22,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev,baselines]'
 	touch $(STAMP)
 
+# The fast suite (under 10 min on 2 cores); test-all adds the end-to-end runs marked slow (CI runs it).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow" --durations=15
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check common papers scripts tests
 
 smoke: $(STAMP)
-	$(PY) -m pytest -q tests/test_smoke.py
+	$(PY) -m pytest -q -m slow tests/test_smoke.py
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
@@ -35,7 +43,7 @@ report: $(STAMP)
 
 # A static pattern rule: make skips plain pattern rules for .PHONY targets.
 $(REPRODUCE_TARGETS): reproduce-%: $(STAMP)
-	$(PY) scripts/reproduce.py paper=$* scale=$(SCALE) $(ARGS)
+	$(PY) scripts/reproduce.py paper=$* scale=$(SCALE) $(QUOTED_ARGS)
 
 reproduce-all: $(STAMP)
-	@set -e; for p in $(PAPERS); do $(PY) scripts/reproduce.py paper=$$p scale=$(SCALE) $(ARGS); done
+	@set -e; for p in $(PAPERS); do $(PY) scripts/reproduce.py paper=$$p scale=$(SCALE) $(QUOTED_ARGS); done

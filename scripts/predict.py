@@ -1,7 +1,8 @@
 """python scripts/predict.py paper=<paper> input=FILE ckpt_path=CHECKPOINT [key=value ...]
 
 Runs a trained model of a paper on the user's own files; the paper's `predict.py` defines the
-other keys (for humbug_cnn: output, hop_seconds, mc_samples, batch_size).
+other keys (for humbug_cnn: output, hop_seconds, mc_samples, batch_size). With `--check`, only
+checks the arguments (the README test's dry mode).
 """
 import importlib
 import sys
@@ -24,7 +25,11 @@ def main(argv: list[str]) -> int:
         given = papers[0] if len(papers) == 1 else "missing" if not papers else "given twice"
         raise ConfigError(f"paper={given}: give paper=<name>, one of the papers with a predictor: {available}")
     predictor = importlib.import_module(f"papers.{papers[0]}.predict")
-    return predictor.main([arg for arg in argv if not arg.startswith("paper=")])
+    arguments = [arg for arg in argv if not arg.startswith("paper=") and arg != "--check"]
+    if "--check" in argv:
+        predictor.parse_arguments(arguments)
+        return 0
+    return predictor.main(arguments)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from tests.conftest import reproduce_tiny
 PAPERS = sorted(path.parent.name for path in (PROJECT_ROOT / "papers").glob("*/claims.yaml"))
 
 
+@pytest.mark.slow
 def test_reproduce_ecg_unet_tiny(tmp_path):
     reproduce_tiny("ecg_unet", tmp_path)
     assert (tmp_path / "ecg_strip.png").stat().st_size > 10_000

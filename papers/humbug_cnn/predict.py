@@ -124,15 +124,23 @@ def load_detector(ckpt_path: str | Path) -> MosquitoDetector:
     return model.eval()
 
 
+ARGUMENTS = ("input", "ckpt_path", "output", "hop_seconds", "window_seconds", "mc_samples", "batch_size")
+
+
+def parse_arguments(argv: list[str]):
+    """key=value arguments of the predictor; names a missing or unknown one."""
+    args = OmegaConf.from_cli(list(argv))
+    unknown = set(args) - set(ARGUMENTS)
+    if unknown:
+        raise ConfigError(f"unknown arguments {sorted(unknown)}; known: {sorted(ARGUMENTS)}")
+    if not args.get("input") or not args.get("ckpt_path"):
+        raise ConfigError("give input=FILE and ckpt_path=CHECKPOINT")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = OmegaConf.from_cli(list(sys.argv[1:] if argv is None else argv))
-    known = {"input", "ckpt_path", "output", "hop_seconds", "window_seconds", "mc_samples", "batch_size"}
+    args = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
-        unknown = set(args) - known
-        if unknown:
-            raise ConfigError(f"unknown arguments {sorted(unknown)}; known: {sorted(known)}")
-        if not args.get("input") or not args.get("ckpt_path"):
-            raise ConfigError("give input=FILE and ckpt_path=CHECKPOINT")
         output = args.get("output") or str(Path(args.input).with_suffix(".mosquito.csv"))
         model = load_detector(args.ckpt_path)
         prediction = predict_file(
