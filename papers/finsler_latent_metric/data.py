@@ -1,0 +1,218 @@
+"""Data of the Finsler paper: generated starfish on the sphere (tiny), and the real qPCR, font, starmen and MNIST.
+
+Every source gives a float matrix x (n, D) and integer labels (n,) for colouring the latent space.
+Continuous sources are centred and divided by one global standard deviation (the geometry of the
+data is kept); MNIST and scikit-learn's digits are binarised at 0.5 for the Bernoulli decoder of
+the Fisher-Rao part.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from common.data import EpochSeededSampler, cache_dir, download
+from common.errors import ConfigError, DataError
+
+SOURCES = ("starfish_sphere", "digits", "qpcr", "font", "starmen", "mnist")
+# Public copies with pinned checksums; the starmen subset has no single public file (data.root only).
+REMOTE = {
+    "qpcr": ("https://raw.githubusercontent.com/sods/ods/master/datasets/guo_qpcr.csv", "guo_qpcr.csv",
+             "80bb8dd8593c98b0b53b54fcc1afd191900cc3d8cfcff8cdb9a0f42f9340badc"),
+    "font": ("https://raw.githubusercontent.com/a-pouplin/latent_distances_finsler/master/data/font_f.mat",
+             "font_f.mat", "37e09f87eb6a335577a331e16b2d4d4491b6daddf2cca0ccbd10a74df4d2554b"),
+    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+              "ba05d2d6e06f59dd97d2d5378250478bb5c9b64296a5c2681700569121e3a2d7"),
+    "mnist_labels": ("https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
+                     "t10k-labels-idx1-ubyte.gz", "94088eab8a64f51a9b34cc9716f54b6548ef8b2fd16ada6d1575091b933dbf4b"),
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Generated: the authors' starfish (pinwheel) projected stereographically onto the unit sphere
+# ------------------------------------------------------------------------------------------------
+
+def pinwheel(num_classes: int, num_per_class: int, rng: np.random.Generator, radial_std=0.5, tangential_std=0.1,
+             rate=0.07) -> tuple[np.ndarray, np.ndarray]:
+    rads = np.linspace(0, 2 * np.pi, num_classes, endpoint=False)
+    features = rng.standard_normal((num_classes * num_per_class, 2)) * np.array([radial_std, tangential_std])
+    features[:, 0] += 1.0
+    labels = np.repeat(np.arange(num_classes), num_per_class)
+    angles = rads[labels] + rate * np.exp(features[:, 0])
+    rotations = np.stack([np.cos(angles), -np.sin(angles), np.sin(angles), np.cos(angles)]).T.reshape(-1, 2, 2)
+    points = 10 * np.einsum("ti,tij->tj", features, rotations)
+    return points / np.sqrt(np.linalg.norm(points)), labels
+
+
+def starfish_sphere(n_points: int, seed: int, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Starfish in the plane, mapped onto the unit sphere by inverse stereographic projection (D = 3)."""
+    if n_points < 10:
+        raise ConfigError(f"data.n_points must be >= 10, got {n_points}")
+    rng = np.random.default_rng(seed)
+    plane, labels = pinwheel(5, n_points // 5, rng)
+    norm = (plane**2).sum(1) + 1
+    x = np.stack([2 * plane[:, 0] / norm, 2 * plane[:, 1] / norm, ((plane**2).sum(1) - 1) / norm], 1)
+    x = x + noise * rng.standard_normal(x.shape)
+    return x, labels
+
+
+# ------------------------------------------------------------------------------------------------
+# Real data
+# ------------------------------------------------------------------------------------------------
+
+def _locate(source: str, root: str | Path | None, data_dir: str | Path, relative: str) -> Path:
+    if root is not None:
+        path = Path(root).expanduser() / relative
+        if not path.is_file():
+            raise DataError(f"Missing data file: {path} (data.root={root})")
+        return path
+    if source not in REMOTE:
+        raise DataError(f"data.source={source} has no public download here; give its folder with data.root=DIR")
+    url, name, sha = REMOTE[source]
+    return download(url, cache_dir(data_dir, "finsler") / name, sha)
+
+
+def load_qpcr(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, index_col=0)
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"Could not read the qPCR table {path}: {err}") from err
+    if frame.shape[1] != 48 or frame.isna().any().any():
+        raise DataError(f"{path}: expected 48 gene columns without gaps, got {frame.shape[1]} columns")
+    stages, labels = np.unique(frame.index.astype(str), return_inverse=True)  # "1", "2", ..., "32 TE", "64 PE"
+    return frame.to_numpy(dtype=np.float64), labels
+
+
+def load_font(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import scipy.io
+
+    try:
+        content = scipy.io.loadmat(path)
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"Could not read the font file {path}: {err}") from err
+    if "Y" not in content or content["Y"].ndim != 2:
+        raise DataError(f"{path}: no 2-D matrix 'Y' of font contours")
+    y = content["Y"].astype(np.float64)
+    return y, np.zeros(len(y), dtype=int)
+
+
+def load_starmen(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    table_path = folder / "df_subset_s0-s19.csv"
+    if not table_path.is_file():
+        raise DataError(f"Missing data file: {table_path}")
+    table = pd.read_csv(table_path)
+    images = []
+    for relative in table["path"]:
+        image_path = folder / relative
+        if not image_path.is_file():
+            raise DataError(f"Missing data file: {image_path}")
+        image = np.load(image_path)
+        if image.shape != (64, 64):
+            raise DataError(f"{image_path}: expected a 64 x 64 image, got {image.shape}")
+        images.append(image.reshape(-1))
+    return np.stack(images).astype(np.float64), table["tp"].to_numpy(dtype=int)
+
+
+def _read_idx(path: Path, header: int) -> np.ndarray:
+    try:
+        with gzip.open(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"Could not read {path}: {err}") from err
+    return np.frombuffer(raw, dtype=np.uint8, offset=header)
+
+
+def load_mnist(folder_or_image: Path, labels_path: Path | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    pixels = _read_idx(folder_or_image, 16)
+    if pixels.size % 784:
+        raise DataError(f"{folder_or_image}: not an MNIST image file")
+    images = pixels.reshape(-1, 784)[:count]
+    labels = _read_idx(labels_path, 8)[:count].astype(int) if labels_path is not None else np.zeros(len(images), int)
+    return (images / 255.0 > 0.5).astype(np.float64), labels
+
+
+def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: float, mnist_count: int):
+    if source == "starfish_sphere":
+        return starfish_sphere(n_points, seed, noise)
+    if source == "digits":  # scikit-learn's bundled 8 x 8 digits, binarised: the tiny Bernoulli data
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return (digits.data / 16.0 > 0.5).astype(np.float64), digits.target.astype(int)
+    if source == "qpcr":
+        return load_qpcr(_locate(source, root, data_dir, "guo_qpcr.csv"))
+    if source == "font":
+        return load_font(_locate(source, root, data_dir, "font_f.mat"))
+    if source == "starmen":
+        if root is None:
+            raise DataError("data.source=starmen needs data.root=DIR (the starmen subset: df_subset_s0-s19.csv, images/)")
+        return load_starmen(Path(root).expanduser())
+    if source == "mnist":
+        image = _locate(source, root, data_dir, "t10k-images-idx3-ubyte.gz")
+        labels = _locate("mnist_labels", root, data_dir, "t10k-labels-idx1-ubyte.gz")
+        return load_mnist(image, labels, mnist_count)
+    raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+
+
+class FinslerDataModule(pl.LightningDataModule):
+    """Batches of (x, index); `x_all`, `labels` and the split indices stay available for analyses."""
+
+    def __init__(
+        self, source: str = "starfish_sphere", root: str | None = None, data_dir: str = "~/.cache/paper-repro",
+        n_points: int = 1000, noise: float = 0.0, mnist_count: int = 2000, standardise: bool = True,
+        val_fraction: float = 0.1, test_fraction: float = 0.1, batch_size: int = 128, seed: int = 0,
+        split_seed: int = 0, num_workers: int = 0,
+    ):
+        super().__init__()
+        if source not in SOURCES:
+            raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= value < 0.5:
+                raise ConfigError(f"data.{name} must be in [0, 0.5), got {value}")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.save_hyperparameters()
+        self.x_all: torch.Tensor | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.x_all is not None:
+            return
+        h = self.hparams
+        x, labels = load_source(h.source, h.root, h.data_dir, h.n_points, h.split_seed, h.noise, h.mnist_count)
+        if h.standardise and h.source not in ("mnist", "digits"):
+            x = x - x.mean(0)
+            x = x / x.std()
+        self.x_all = torch.as_tensor(x, dtype=torch.float32)
+        self.labels = torch.as_tensor(labels)
+        order = np.random.default_rng(h.split_seed).permutation(len(x))
+        n_test = int(round(h.test_fraction * len(x)))
+        n_val = int(round(h.val_fraction * len(x)))
+        self.test_idx = torch.as_tensor(np.sort(order[:n_test]))
+        self.val_idx = torch.as_tensor(np.sort(order[n_test:n_test + n_val]))
+        self.train_idx = torch.as_tensor(np.sort(order[n_test + n_val:]))
+        make = lambda idx: TensorDataset(self.x_all[idx], idx)  # noqa: E731
+        self.train_set, self.val_set, self.test_set = make(self.train_idx), make(self.val_idx), make(self.test_idx)
+
+    @property
+    def dim(self) -> int:
+        return int(self.x_all.shape[1])
+
+    def train_dataloader(self):
+        # Shuffled by (seed, epoch), so a resumed run sees the batches of an uninterrupted one.
+        sampler = EpochSeededSampler(len(self.train_set), self.hparams.seed, item_seeds=False)
+        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, sampler=sampler,
+                          num_workers=self.hparams.num_workers)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set if len(self.val_set) else self.train_set, batch_size=512)
+
+    def test_dataloader(self):
+        return DataLoader(self.test_set if len(self.test_set) else self.train_set, batch_size=512)
