@@ -184,6 +184,15 @@ def ensemble_loss(out: torch.Tensor, y: torch.Tensor, task: str, min_variance: f
     return M.gaussian_nll(means, variances, y[None]).mean(1).sum()
 
 
+@torch.no_grad()
+def copy_head_state(optimizer: torch.optim.Optimizer, net: MultiHeadMLP, source: int = 0) -> None:
+    """Copy head `source`'s per-parameter optimizer state (tensors shaped like the weight) to every head."""
+    for param in net.heads.parameters():
+        for value in optimizer.state.get(param, {}).values():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                value.copy_(value[source : source + 1].expand_as(value))
+
+
 def load_ensemble_weights(teacher: MultiHeadMLP, ckpt_path: str) -> None:
     """Load an EnsembleModule checkpoint's `net.*` weights into `teacher`."""
     from common.run import read_checkpoint
@@ -292,6 +301,10 @@ class DistillModule(_UncertaintyModule):
     def on_train_epoch_start(self) -> None:
         if self.method == "hydra" and self.current_epoch >= self.phase1_epochs and not bool(self.heads_split):
             self.net.copy_head(0)
+            # The optimizer's state (Adam's moments) of the head weights is copied too: the heads
+            # then start phase 2 as exact copies, and differ only through their targets.
+            for optimizer in self.trainer.optimizers:
+                copy_head_state(optimizer, self.net)
             self.heads_split.fill_(1)
 
     def teacher_outputs(self, x: torch.Tensor) -> torch.Tensor:
