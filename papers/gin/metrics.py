@@ -67,12 +67,25 @@ def count_above(values: np.ndarray, threshold: float) -> int:
     return int(np.sum(np.asarray(values) > threshold))
 
 
-def knee(values: np.ndarray) -> tuple[int, float]:
-    """(k, ratio): the sorted spectrum's largest drop lies after its k-th value, by that factor."""
+def knee(values: np.ndarray, fraction: float = 0.5) -> int:
+    """Number of dimensions before the knee of the sorted log-spectrum.
+
+    The knee is the point of the sorted log-spectrum's first `fraction` of dimensions farthest
+    below the straight line from its first to its last point (the "kneedle" rule); leaving out
+    the tail keeps the sharp drop of the last, least-used dimensions from moving the line.
+    """
+    ordered = np.log(np.maximum(np.sort(np.asarray(values, dtype=np.float64))[::-1], 1e-300))
+    head = ordered[: max(3, int(np.ceil(len(ordered) * fraction)))]
+    line = np.linspace(head[0], head[-1], len(head))
+    return int(np.argmax(line - head))
+
+
+def gap_ratio(values: np.ndarray, k: int) -> float:
+    """Geometric mean of the top k values over the median of the rest: how far the informative dims stand out."""
     ordered = np.sort(np.asarray(values, dtype=np.float64))[::-1]
-    ratios = ordered[:-1] / np.maximum(ordered[1:], 1e-300)
-    k = int(np.argmax(ratios))
-    return k + 1, float(ratios[k])
+    if not 0 < k < len(ordered):
+        return 1.0
+    return float(np.exp(np.mean(np.log(np.maximum(ordered[:k], 1e-300)))) / max(np.median(ordered[k:]), 1e-300))
 
 
 def correlation_matrix(a: np.ndarray, b: np.ndarray, method: str = "pearson") -> np.ndarray:

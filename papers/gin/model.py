@@ -151,14 +151,14 @@ class GINModule(ReproModule):
 def analyse_latents(z: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
     """Spectrum statistics of latents z (n, D) with class labels."""
     spec = M.spectrum(z, labels)
-    k, ratio = M.knee(spec)
+    k = M.knee(spec)
     ordered = np.sort(spec)[::-1]
     stds = np.stack([z[labels == c].std(0) for c in np.unique(labels) if (labels == c).sum() >= 2])
     loss = 0.5 + np.log(np.maximum(stds, 1e-300)).mean() + M.HALF_LOG_2PI
     return {
         "n_informative": M.count_above(spec, threshold),
         "knee": k,
-        "knee_ratio": ratio,
+        "gap_ratio": M.gap_ratio(spec, k),
         "spectrum_top": float(ordered[0]),
         "spectrum_median": float(np.median(ordered)),
         "nll_per_dim": float(loss),
