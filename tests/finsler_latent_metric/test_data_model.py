@@ -1,0 +1,139 @@
+"""Loaders on the real excerpts, the stochastic decoder's Jacobian moments, the Fisher-Rao pullbacks."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from common import PROJECT_ROOT
+from common.errors import ConfigError, DataError
+from papers.finsler_latent_metric.data import FinslerDataModule, starfish_sphere
+from papers.finsler_latent_metric.model import (
+    BernoulliVAE, StochasticDecoderVAE, bernoulli_fisher_rao_metric, gaussian_fisher_rao_metric,
+)
+
+FINSLER = PROJECT_ROOT.parent / "shared" / "data" / "finsler"
+MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+
+
+def excerpt(folder: Path, must_hold: str) -> Path:
+    if not (folder / must_hold).is_file():
+        pytest.skip(f"real data excerpt not found: {folder / must_hold}")
+    return folder
+
+
+@pytest.mark.parametrize("source,folder,must_hold,shape,n_labels", [
+    ("qpcr", FINSLER / "qpcr_guo2010", "guo_qpcr.csv", (437, 48), 10),
+    ("font", FINSLER / "font_f", "font_f.mat", (46, 1024), 1),
+    ("starmen", FINSLER / "starmen_subset", "df_subset_s0-s19.csv", (200, 4096), 10),
+    ("mnist", MNIST, "t10k-images-idx3-ubyte.gz", (2000, 784), 10),
+])
+def test_real_loaders(source, folder, must_hold, shape, n_labels):
+    datamodule = FinslerDataModule(source=source, root=str(excerpt(folder, must_hold)))
+    datamodule.setup()
+    assert tuple(datamodule.x_all.shape) == shape
+    assert len(datamodule.labels.unique()) == n_labels
+    assert len(datamodule.train_set) + len(datamodule.val_set) + len(datamodule.test_set) == shape[0]
+    if source == "mnist":
+        assert set(datamodule.x_all.unique().tolist()) == {0.0, 1.0}
+    else:  # centred, one global scale
+        assert datamodule.x_all.mean(0).abs().max() < 1e-4
+        assert float(datamodule.x_all.std()) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_loader_errors(tmp_path):
+    with pytest.raises(DataError, match="Missing data file"):
+        FinslerDataModule(source="qpcr", root=str(tmp_path)).setup()
+    (tmp_path / "guo_qpcr.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="48 gene columns"):
+        FinslerDataModule(source="qpcr", root=str(tmp_path)).setup()
+    with pytest.raises(DataError, match="data.root"):
+        FinslerDataModule(source="starmen").setup()
+    with pytest.raises(ConfigError, match="data.source"):
+        FinslerDataModule(source="cifar")
+    with pytest.raises(ConfigError, match="val_fraction"):
+        FinslerDataModule(val_fraction=0.7)
+
+
+def test_starfish_lies_on_the_sphere():
+    x, labels = starfish_sphere(500, seed=0)
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0)
+    assert x.shape == (500, 3) and set(labels) == set(range(5))
+
+
+def small_vae(stochastic=True):
+    torch.manual_seed(0)
+    model = StochasticDecoderVAE(data_dim=5, hidden=16, variance_features=3, prior_features=16, n_centres=4,
+                                 stochastic=stochastic, optimizer=torch.optim.Adam)
+    model.fit_centres(torch.randn(50, 2))
+    return model
+
+
+def test_decoder_jacobian_moments_match_sampled_random_functions():
+    """f_d(z) = mu_d(z) + eps_d^T phi(z): the rows of sampled Jacobians have mean grad mu_d and covariance Sigma."""
+    model = small_vae()
+    manifold = model.geometry()
+    z = torch.tensor([[0.3, -2.0]], dtype=torch.float64)  # off the centres: the prior part is active
+    mean_jac, cov = manifold.jacobian_moments(z)
+    feature_jac = torch.func.jacfwd(lambda p: manifold.model.features(p))(z[0])  # (K, q)
+    mu_jac = torch.func.jacfwd(lambda p: manifold.model.decoder_mean(p))(z[0])  # (D, q)
+    generator = torch.Generator().manual_seed(0)
+    eps = torch.randn(20000, 5, feature_jac.shape[0], generator=generator, dtype=torch.float64)
+    samples = mu_jac + eps @ feature_jac  # (S, D, q): Jacobians of sampled random functions
+    assert torch.allclose(samples.mean(0), mean_jac[0], atol=0.05 * float(feature_jac.abs().max()) + 1e-9)
+    rows = samples - mean_jac[0]
+    sample_cov = torch.einsum("sdq,sdr->qr", rows, rows) / (rows.shape[0] * 5)
+    assert torch.allclose(sample_cov, cov[0], rtol=0.05, atol=1e-3 * float(cov.abs().max()))
+    assert float(torch.linalg.eigvalsh(cov[0]).min()) > 0  # the prior part makes Sigma full rank off the data
+    # the output variance is ||phi||^2 + noise
+    _, variance = manifold.decode(z)
+    noise = math.exp(2 * float(model.log_noise.detach())) + model.hparams.min_noise**2
+    assert float(variance) == pytest.approx(float((manifold.model.features(z) ** 2).sum()) + noise, rel=1e-9)
+
+
+def test_variance_off_decoder_has_zero_covariance():
+    manifold = small_vae(stochastic=False).geometry()
+    _, cov = manifold.jacobian_moments(torch.randn(7, 2, dtype=torch.float64))
+    assert torch.count_nonzero(cov) == 0
+
+
+def test_vae_training_step_and_bad_config():
+    model = small_vae()
+    loss, parts = model.loss(torch.randn(8, 5))
+    assert torch.isfinite(loss) and parts["mse"] >= 0
+    loss.backward()
+    assert all(p.grad is not None for p in model.decoder_mean.parameters())
+    with pytest.raises(ConfigError, match="data_dim"):
+        StochasticDecoderVAE(data_dim=0, optimizer=torch.optim.Adam)
+
+
+def test_bernoulli_fisher_rao_equals_score_covariance():
+    """G = J^T diag(p(1-p)) J equals E[grad log p(x|z) grad log p(x|z)^T] (Monte Carlo over x)."""
+    torch.manual_seed(0)
+    model = BernoulliVAE(data_dim=6, hidden=8, optimizer=torch.optim.Adam).double()
+    z = torch.tensor([0.2, -0.4], dtype=torch.float64)
+    logit_jac = torch.func.jacfwd(model.decoder)(z)
+    probs = torch.sigmoid(model.decoder(z))
+    metric = bernoulli_fisher_rao_metric(logit_jac, probs)
+    x = torch.bernoulli(probs.expand(200000, -1), generator=torch.Generator().manual_seed(1))
+    scores = (x - probs) @ logit_jac  # d/dz log p(x|z) = (x - p)^T d logits / dz
+    empirical = scores.T @ scores / len(x)
+    assert torch.allclose(empirical, metric, rtol=0.03, atol=0.01 * float(metric.abs().max()))
+    manifold = model.fisher_rao_manifold()
+    mean_jac, cov = manifold.jacobian_moments(z[None])
+    assert torch.allclose(mean_jac[0].T @ mean_jac[0], metric, rtol=1e-10)
+    assert torch.count_nonzero(cov) == 0
+
+
+def test_gaussian_fisher_rao_is_the_known_pullback():
+    """Fixed sigma: the Fisher-Rao pullback is J_mu^T J_mu / sigma^2 (the usual pullback, scaled)."""
+    generator = torch.Generator().manual_seed(0)
+    mean_jac = torch.randn(7, 2, generator=generator, dtype=torch.float64)
+    sigma = torch.full((7,), 0.5, dtype=torch.float64)
+    metric = gaussian_fisher_rao_metric(mean_jac, sigma, torch.zeros(7, 2, dtype=torch.float64))
+    assert torch.allclose(metric, mean_jac.T @ mean_jac / 0.25)
+    # with a varying sigma, the extra term is 2 J_sigma^T J_sigma / sigma^2 (Fisher information of a scale)
+    std_jac = torch.randn(7, 2, generator=generator, dtype=torch.float64)
+    metric = gaussian_fisher_rao_metric(mean_jac, sigma, std_jac)
+    assert torch.allclose(metric, (mean_jac.T @ mean_jac + 2 * std_jac.T @ std_jac) / 0.25)
