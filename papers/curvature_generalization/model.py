@@ -5,7 +5,9 @@ makes that the whole training set) it records the width paper's quantities: gᵀ
 Hessian, its Gauss-Newton part G and its functional part H − G, and cos(g, (H − G)g). At test time
 it scores the fixed training subset and the test set (the gap), and measures on the training
 subset: R (Hutchinson estimate ± standard error, and exact from the dense Hessian when the net is
-small), tr H, λ_max (Lanczos) and Keskar's ε-sharpness.
+small), tr H, λ_max (Lanczos) and Keskar's ε-sharpness. With `stop_at_train_loss` training stops
+at the end of the first epoch whose mean training loss is at or below it (max_epochs caps it), so
+the members of a sweep are compared at the same training loss.
 
 `hessian_part: gauss_newton` is the mechanism-off switch: every curvature measure then uses G in
 place of the Hessian (H − G := 0), which cannot have negative eigenvalues.
@@ -61,12 +63,14 @@ class CurvatureClassifier(ReproModule):
     def __init__(self, net: nn.Module, optimizer=None, scheduler=None, cpu_threads: int | None = 1,
                  hessian_part: str = "full", probes: int = 32, lanczos_iterations: int = 20,
                  sharpness_epsilon: float = 1e-3, sharpness_steps: int = 5, exact_max_params: int = 2500,
-                 trajectory_every: int = 0, curvature_seed: int = 0):
+                 trajectory_every: int = 0, curvature_seed: int = 0, stop_at_train_loss: float | None = None):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
         if hessian_part not in ("full", "gauss_newton"):
             raise ConfigError(f"model.hessian_part must be 'full' or 'gauss_newton', got {hessian_part!r}")
         if probes < 2:
             raise ConfigError(f"model.probes must be >= 2, got {probes}")
+        if stop_at_train_loss is not None and stop_at_train_loss <= 0:
+            raise ConfigError(f"model.stop_at_train_loss must be > 0 or null, got {stop_at_train_loss}")
         if trajectory_every < 0:
             raise ConfigError(f"model.trajectory_every must be >= 0, got {trajectory_every}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler", "net"])
@@ -74,6 +78,7 @@ class CurvatureClassifier(ReproModule):
         self.trajectory: list[dict[str, float]] = []
         self._last_batch = None
         self._test_sums: dict[int, list] = {}
+        self._epoch_loss = [0.0, 0]
 
     @property
     def part(self) -> str:
@@ -110,7 +115,19 @@ class CurvatureClassifier(ReproModule):
         self._last_batch = (x.detach(), y.detach())
         loss = F.cross_entropy(self(x), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self._epoch_loss[0] += float(loss) * len(y)
+        self._epoch_loss[1] += len(y)
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_loss = [0.0, 0]
+
+    def on_train_epoch_end(self) -> None:
+        # Train every member of a family to the same training loss (then compare their minima).
+        target = self.hparams.stop_at_train_loss
+        total, count = self._epoch_loss
+        if target is not None and count and total / count <= target:
+            self.trainer.should_stop = True
 
     def on_train_end(self) -> None:
         if self.hparams.trajectory_every and self._last_batch is not None:

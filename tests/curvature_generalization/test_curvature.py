@@ -92,7 +92,7 @@ def test_random_quadratics_closed_form_equals_brute_force(n):
         A = torch.randn(n, n, generator=gen, dtype=D)
         A = A + A.T
         b = torch.randn(n, generator=gen, dtype=D)
-        f = lambda x: 0.5 * x @ A @ x + b @ x  # noqa: E731
+        f = lambda x, A=A, b=b: 0.5 * x @ A @ x + b @ x  # noqa: E731
         x = torch.randn(n, generator=gen, dtype=D)
         exact = float(scalar_curvature_of(f, x))
         assert float(brute_force_scalar_curvature(f, x)) == pytest.approx(exact, rel=1e-6, abs=1e-12)
