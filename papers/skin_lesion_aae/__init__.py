@@ -1,0 +1,1 @@
+"""Creswell, Pouplin, Bharath (2018): denoising adversarial autoencoders for skin lesions."""
