@@ -103,11 +103,13 @@ def _composed(cfg: DictConfig, experiment: str) -> DictConfig:
     return run.compose("train", [f"experiment={experiment}", *list(cfg.get("overrides", []) or [])])
 
 
-def spearman(rows: list[dict], measure: str, target: str = "test/gap") -> float:
-    x = [r[f"curv/{measure}"] for r in rows]
-    y = [r[target] for r in rows]
+def _rho(x, y) -> float:
     rho = spearmanr(x, y).statistic
     return float(rho) if np.isfinite(rho) else 0.0
+
+
+def spearman(rows: list[dict], measure: str, target: str = "test/gap") -> float:
+    return _rho([r[f"curv/{measure}"] for r in rows], [r[target] for r in rows])
 
 
 # ------------------------------------------------------------------------------ 3. coverage
@@ -224,9 +226,10 @@ def reproduce(cfg: DictConfig, plan=None, results_dir: Path | None = None) -> Pa
             continue
         group = [r for r in rows if r["factor"] in (factor, "base")]
         short = factor.split(".")[-1]
-        metrics[f"sweep/{short}/spearman_value_gap"] = float(spearmanr(
-            [float(r["value"]) if r["value"] else float(OmegaConf.select(sweep_defaults, factor))
-             for r in group], [r["test/gap"] for r in group]).statistic)
+        values = [float(r["value"]) if r["value"] else float(OmegaConf.select(sweep_defaults, factor)) for r in group]
+        metrics[f"sweep/{short}/spearman_value_gap"] = _rho(values, [r["test/gap"] for r in group])
+        for measure in MEASURES:  # the setting against the curvature it leads to
+            metrics[f"sweep/{short}/spearman_value_{measure}"] = _rho(values, [r[f"curv/{measure}"] for r in group])
         for measure in MEASURES:
             metrics[f"sweep/{short}/spearman_gap_{measure}"] = spearman(group, measure)
     base = [r for r in rows if r["factor"] == "base"]

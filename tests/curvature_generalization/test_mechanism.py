@@ -35,7 +35,7 @@ def digits():
 def min_functional_along_training(x, y, part: str, width: int = 128, steps: int = 30, lr: float = 0.1) -> float:
     """Full-batch gradient descent as in width_tiny; min over training of gᵀ(H−G)g/|g|²."""
     torch.manual_seed(0)
-    module = CurvatureClassifier(MLP(64, width, 2, 10, "relu"), hessian_part=part)
+    module = CurvatureClassifier(MLP(64, width, 2, 10, "tanh"), hessian_part=part)
     values = []
     for step in range(steps + 1):
         if step % 5 == 0:
@@ -65,7 +65,7 @@ def test_init_ratio_slope_claim_fails_with_gauss_newton_only(digits):
     widths = [16, 64, 256]
     slopes = {}
     for part in ("full", "gauss_newton"):
-        init = init_ratios(digits, widths, seeds=3, depth=2, activation="relu", hessian_part=part)
+        init = init_ratios(digits, widths, seeds=3, depth=2, activation="tanh", hessian_part=part)
         ratios = [max(init[w][0], 1e-12) for w in widths]
         slopes[part] = float(np.polyfit(np.log(widths), np.log(ratios), 1)[0])
     assert not holds("width_ratio_shrinks_at_init", slopes["gauss_newton"]), slopes
