@@ -6,7 +6,11 @@ import torch
 
 from common.errors import ConfigError
 from papers.finsler_latent_metric.metrics import (
-    DTYPE, curve_length, graph_geodesic, optimise_geodesic, straight_line,
+    DTYPE,
+    curve_length,
+    graph_geodesic,
+    optimise_geodesic,
+    straight_line,
 )
 
 

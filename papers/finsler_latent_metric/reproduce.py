@@ -23,7 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.reproduce import PaperResults, load_trained_run, mean_and_sd, train_experiment
 from papers.finsler_latent_metric.convergence import plot_convergence, run_convergence
-from papers.finsler_latent_metric.geodesics import geodesic_pairs, latent_bounds, latent_grid, pointwise_gap
+from papers.finsler_latent_metric.geodesics import (
+    geodesic_pairs,
+    latent_bounds,
+    latent_grid,
+    pointwise_gap,
+)
 from papers.finsler_latent_metric.metrics import DTYPE, curve_length, nakagami_mean
 from papers.finsler_latent_metric.plots import plot_fisher, plot_latent, plot_ratio_vs_dimension
 
@@ -66,8 +71,8 @@ def analyse_decoder(run_dir: str, plan, seed: int) -> tuple[dict[str, float], di
 
 
 def analyse_fisher(run_dir: str, plan, seed: int) -> tuple[dict[str, float], dict]:
-    from papers.finsler_latent_metric.model import BernoulliVAE
     from papers.finsler_latent_metric.metrics import DeterministicManifold
+    from papers.finsler_latent_metric.model import BernoulliVAE
 
     datamodule, model = load_trained_run(run_dir)
     assert isinstance(model, BernoulliVAE)
@@ -83,7 +88,7 @@ def analyse_fisher(run_dir: str, plan, seed: int) -> tuple[dict[str, float], dic
     _, mean_raw = geodesic_pairs(mean_pullback, codes, **kwargs)
     excess = []
     with torch.no_grad():
-        for fr_curve, mean_curve in zip(fr_raw["curves"]["riemann"], mean_raw["curves"]["riemann"]):
+        for fr_curve, mean_curve in zip(fr_raw["curves"]["riemann"], mean_raw["curves"]["riemann"], strict=True):
             excess.append(float(curve_length(fisher, mean_curve, "riemann") / curve_length(fisher, fr_curve, "riemann")) - 1)
     metrics = {
         "geodesic_over_straight_mean": fr_metrics["geodesics/riemann_over_straight_mean"],

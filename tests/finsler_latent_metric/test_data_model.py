@@ -10,7 +10,10 @@ from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
 from papers.finsler_latent_metric.data import FinslerDataModule, starfish_sphere
 from papers.finsler_latent_metric.model import (
-    BernoulliVAE, StochasticDecoderVAE, bernoulli_fisher_rao_metric, gaussian_fisher_rao_metric,
+    BernoulliVAE,
+    StochasticDecoderVAE,
+    bernoulli_fisher_rao_metric,
+    gaussian_fisher_rao_metric,
 )
 
 FINSLER = PROJECT_ROOT.parent / "shared" / "data" / "finsler"
