@@ -1,5 +1,6 @@
-"""Clips with labels: HumBug Zooniverse (1-s clips + votes), HumBugDB (recordings cut into
-windows, Test A / Test B), or generated recordings; log-Mel features cached on disk; splits.
+"""Clips with labels: HumBug Zooniverse (1-s clips + votes, or whole recordings + votes per
+second), HumBugDB (recordings cut into windows, Test A / Test B), or generated recordings; log-Mel
+features cached on disk; splits.
 
 Every source ends as the same arrays: features (n, 1, n_mels, n_frames) in dB, labels (n,),
 recording ids (n,) and a name per clip. The split (random by clip as in the paper, or by
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from common.data import EpochSeededSampler, cache_dir, download
+from common.data import cache_dir, download
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
 from papers.humbug_cnn.audio import (
     FeatureCache,
@@ -106,6 +107,100 @@ def zooniverse_items(votes_csv: str | Path, audio_dir: str | Path) -> list[Audio
         recording = int(clip_id) // ZOONIVERSE_CLIPS_PER_ID_BLOCK if clip_id.isdigit() else hash(clip_id)
         items.append(AudioItem(audio_dir / f"{clip_id}.wav", mosquito_label(yes, no, not_sure), recording, clip_id))
     return items
+
+
+# The layout of ../shared/data/humbug/zooniverse_culex: whole recordings <parent_audio_id>.flac
+# (or .wav) and one vote row per second of a recording.
+RECORDING_VOTES_FILE = "votes.csv"
+RECORDING_VOTES_COLUMNS = ("segment_id", "parent_audio_id", "second", "yes", "no", "not_sure")
+RECORDING_EXTENSIONS = (".flac", ".wav")
+
+
+@dataclass(frozen=True)
+class VotedSecond:
+    segment_id: str
+    recording: int
+    second: int
+    label: int
+
+
+def read_recording_votes(path: str | Path) -> list[VotedSecond]:
+    """Rows of a votes.csv with a header (segment_id, parent_audio_id, second, yes, no, not_sure,
+    ...): clip `segment_id` is the 1-s clip starting `second` seconds into recording
+    `parent_audio_id`. Rows without votes are left out with a warning; a malformed row stops
+    with its line number."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"vote file {path} does not exist")
+    rows, no_votes = [], []
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in RECORDING_VOTES_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path} lacks the columns {missing} (has {reader.fieldnames})")
+        for line, row in enumerate(reader, 2):
+            try:
+                recording, second, yes, no, not_sure = (
+                    int(row[c]) for c in ("parent_audio_id", "second", "yes", "no", "not_sure"))
+            except (TypeError, ValueError) as err:
+                raise DataError(f"{path}:{line}: parent_audio_id, second and votes must be integers, got {row}") from err
+            if min(yes, no, not_sure) < 0 or second < 0:
+                raise DataError(f"{path}:{line}: negative second or vote count in {row}")
+            if yes + no + not_sure == 0:
+                no_votes.append(f"{path.name}:{line} (clip {row['segment_id']})")
+                continue
+            rows.append(VotedSecond(row["segment_id"].strip(), recording, second, mosquito_label(yes, no, not_sure)))
+    report_problems(no_votes, "clips without votes, left out")
+    if not rows:
+        raise DataError(f"{path} holds no labelled clips")
+    return rows
+
+
+def is_recordings_layout(root: str | Path) -> bool:
+    """True for a folder of whole recordings with a votes.csv per second (zooniverse_culex)."""
+    return (Path(root) / RECORDING_VOTES_FILE).is_file()
+
+
+def load_voted_seconds(votes: list[VotedSecond], audio_dir: str | Path, spec: FeatureSpec, progress: bool = True):
+    """(clips, labels, recordings, names) of the voted seconds: each recording is read once (any
+    rate or channel count, converted with a note) and clip [second, second + clip_seconds) cut
+    out. Clips of a missing or unreadable recording, or running past its end, are left out with
+    one warning naming them."""
+    audio_dir = Path(audio_dir)
+    window = spec.clip_samples
+    by_recording: dict[int, list[VotedSecond]] = {}
+    for vote in votes:
+        by_recording.setdefault(vote.recording, []).append(vote)
+    clips, labels, recordings, names, skipped, converted = [], [], [], [], [], []
+    iterator = by_recording.items()
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="Reading recordings", unit="file", leave=False)
+    for recording, seconds in iterator:
+        path = next((audio_dir / f"{recording}{ext}" for ext in RECORDING_EXTENSIONS
+                     if (audio_dir / f"{recording}{ext}").is_file()), audio_dir / f"{recording}{RECORDING_EXTENSIONS[0]}")
+        try:
+            samples, notes = read_audio(path, spec.sample_rate)
+        except DataError as err:
+            skipped.append(f"{err} ({len(seconds)} clips)")
+            continue
+        converted.extend(notes)
+        for vote in seconds:
+            start = int(round(vote.second * spec.sample_rate))
+            if start + window > len(samples):
+                skipped.append(f"clip {vote.segment_id}: second {vote.second} runs past the end of {path.name} "
+                               f"({len(samples) / spec.sample_rate:.2f} s)")
+                continue
+            clips.append(samples[start : start + window])
+            labels.append(vote.label)
+            recordings.append(recording)
+            names.append(vote.segment_id)
+    report_problems(skipped, "clips left out")
+    report_problems(converted, "audio converted on reading")
+    if not clips:
+        raise DataError(f"none of the {len(votes)} voted clips under {audio_dir} could be used (first problem: {skipped[:1]})")
+    return np.stack(clips), np.asarray(labels, dtype=np.int64), np.asarray(recordings, dtype=np.int64), names
 
 
 def _find_audio_dir(root: Path, names: list[str], candidates: tuple[str, ...]) -> Path | None:
@@ -310,22 +405,33 @@ def _group_split(indices: np.ndarray, recordings: np.ndarray, fraction: float, s
 
 
 class ClipFeatures(Dataset):
-    """(features, label) pairs, indexed by the (index, item seed) pairs of EpochSeededSampler."""
+    """Items {features, label, feature_mean, feature_std}: the clip's dB features and, with every
+    item, the training set's normalisation, which the model adopts while it trains (so the
+    model needs nothing from the data module). Indexed by plain integers or by the
+    (index, item seed) pairs of EpochSeededSampler."""
 
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor):
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor, mean: float, std: float):
         self.features = features
         self.labels = labels
+        self.mean = torch.tensor(mean, dtype=torch.float32)
+        self.std = torch.tensor(std, dtype=torch.float32)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, item):
         index = item[0] if isinstance(item, tuple) else item
-        return self.features[index], self.labels[index]
+        return {"features": self.features[index], "label": self.labels[index],
+                "feature_mean": self.mean, "feature_std": self.std}
 
 
-class HumbugDataModule(pl.LightningDataModule):
-    """Log-Mel features of Zooniverse clips, HumBugDB windows or generated clips, split and batched."""
+class HumbugDataModule(ReproDataModule):
+    """Log-Mel features of Zooniverse clips, HumBugDB windows or generated clips, split and batched.
+
+    `source=zooniverse` reads either layout under `data.root`: a folder of 1-s `<id>.wav` clips
+    with the header-less vote file, or a folder of whole recordings `<parent_audio_id>.flac`
+    with a `votes.csv` (one row per voted second, as ../shared/data/humbug/zooniverse_culex).
+    """
 
     def __init__(
         self,
@@ -348,31 +454,26 @@ class HumbugDataModule(pl.LightningDataModule):
         synthetic: dict | None = None,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size=batch_size, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
+                         test_fraction=test_fraction, root=root, data_dir=data_dir, num_workers=num_workers)
         if source not in SOURCES:
             raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+        if split not in SPLITS:
+            raise ConfigError(f"data.split must be one of {SPLITS}, got {split!r}")
         if split in ("test_a", "test_b") and source != "humbugdb":
             raise ConfigError(f"data.split={split} needs data.source=humbugdb")
         if max_clips is not None and max_clips <= 0:
             raise ConfigError(f"data.max_clips must be > 0 or null, got {max_clips}")
         self.source = source
-        self.root = root
         self.labels_csv = labels_csv
-        self.data_dir = data_dir
         self.cache = FeatureCache(cache_dir)
         self.spec = FeatureSpec(**dict(features or {}))
         self.split = split
-        self.test_fraction = test_fraction
-        self.val_fraction = val_fraction
-        self.split_seed = split_seed
-        self.batch_size = batch_size
-        self.num_workers = num_workers
         self.feature_device = resolve_device(feature_device)
         self.window_hop_seconds = window_hop_seconds
         self.audio_sha256 = audio_sha256
         self.max_clips = max_clips
         self.synthetic = dict(synthetic or {})
-        self.seed = seed
         self.features: torch.Tensor | None = None
         self.feature_mean: float | None = None
         self.feature_std: float | None = None
@@ -381,10 +482,11 @@ class HumbugDataModule(pl.LightningDataModule):
 
     def _items(self) -> tuple[list[AudioItem], np.ndarray | None, bool]:
         """Items, the per-item HumBugDB test-set mask (or None), and whether short files are padded."""
+        root = None if self.root is None else str(self.root)
         if self.source == "zooniverse":
-            votes, audio = locate_zooniverse(self.root, self.data_dir, self.labels_csv, self.audio_sha256)
+            votes, audio = locate_zooniverse(root, str(self.data_dir), self.labels_csv, self.audio_sha256)
             return zooniverse_items(votes, audio), None, True
-        metadata, audio = locate_humbugdb(self.root, self.data_dir, self.labels_csv)
+        metadata, audio = locate_humbugdb(root, str(self.data_dir), self.labels_csv)
         rows = read_humbugdb_metadata(metadata)
         wanted = {"test_a": "A", "test_b": "B"}.get(self.split)
         sets = [humbugdb_test_set(row) for row in rows]
@@ -398,12 +500,16 @@ class HumbugDataModule(pl.LightningDataModule):
         if self.source == "synthetic":
             description = repr(sorted(self.synthetic.items())) + f"seed={self.split_seed_for_data}"
         else:
-            description = f"{self.source}|{self.root}|{self.labels_csv}|{self.split}|{self.window_hop_seconds}|{self.max_clips}"
+            root = None if self.root is None else str(self.root)
+            description = f"{self.source}|{root}|{self.labels_csv}|{self.split}|{self.window_hop_seconds}|{self.max_clips}"
         return f"{self.source}-{hashlib.sha1(description.encode()).hexdigest()[:10]}"
 
     @property
     def split_seed_for_data(self) -> int:
         return int(self.synthetic.get("seed", 0))
+
+    def _recordings_layout(self) -> bool:
+        return self.source == "zooniverse" and self.root is not None and is_recordings_layout(self.root)
 
     def load(self) -> dict:
         """Features, labels, recordings, names (and the test mask) of the whole data set, cached."""
@@ -411,6 +517,7 @@ class HumbugDataModule(pl.LightningDataModule):
         if cached is not None:
             return cached
         test_mask = None
+        extra = {}
         if self.source == "synthetic":
             options = {k: v if isinstance(v, str | int | float) else tuple(v)
                        for k, v in self.synthetic.items() if k not in ("seed", "count")}
@@ -419,6 +526,13 @@ class HumbugDataModule(pl.LightningDataModule):
             clips, labels, recordings = generated.clips, generated.labels, generated.recordings
             names = [f"synthetic-{r}@{i}" for i, r in enumerate(recordings)]
             extra = {"snr_db": torch.from_numpy(generated.snr_db)}
+        elif self._recordings_layout():
+            votes_csv = Path(self.labels_csv).expanduser() if self.labels_csv else self.root / RECORDING_VOTES_FILE
+            votes = read_recording_votes(votes_csv)
+            if self.max_clips is not None and len(votes) > self.max_clips:
+                chosen = np.sort(np.random.default_rng(0).choice(len(votes), self.max_clips, replace=False))
+                votes = [votes[i] for i in chosen]
+            clips, labels, recordings, names = load_voted_seconds(votes, self.root, self.spec)
         else:
             items, item_mask, pad_short = self._items()
             if self.max_clips is not None and len(items) > self.max_clips:
@@ -429,7 +543,6 @@ class HumbugDataModule(pl.LightningDataModule):
             if item_mask is not None:
                 in_test = {item.recording for item, m in zip(items, item_mask, strict=True) if m}
                 test_mask = np.isin(recordings, list(in_test))
-            extra = {}
         features = extract_features(clips, self.spec, device=self.feature_device, progress=len(clips) > 2000)
         content = {
             "features": features, "labels": torch.from_numpy(labels), "recordings": torch.from_numpy(recordings),
@@ -438,9 +551,7 @@ class HumbugDataModule(pl.LightningDataModule):
         self.cache.save(self._dataset_key(), self.spec, content)
         return content
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.features is not None:
-            return
+    def build(self):
         data = self.load()
         self.features, self.labels, self.recordings, self.names = data["features"], data["labels"], data["recordings"], data["names"]
         self.snr_db = data.get("snr_db")
@@ -456,20 +567,12 @@ class HumbugDataModule(pl.LightningDataModule):
         if not self.feature_std > 0:
             raise DataError("the training features are constant; nothing to learn from")
 
-    # -- loaders
+        def subset(index: np.ndarray) -> ClipFeatures | None:
+            if len(index) == 0:
+                return None
+            return ClipFeatures(self.features[index], self.labels[index], self.feature_mean, self.feature_std)
 
-    def _loader(self, index: np.ndarray, shuffle: bool) -> DataLoader:
-        dataset = ClipFeatures(self.features[index], self.labels[index])
-        # Shuffled by (seed, epoch), so a resumed run sees the batches an uninterrupted one would.
-        sampler = EpochSeededSampler(len(dataset), self.seed, shuffle=shuffle)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self):
-        return self._loader(self.train_index, shuffle=True)
+        return subset(self.train_index), subset(self.val_index), subset(self.test_index)
 
     def val_dataloader(self):
-        return self._loader(self.val_index, shuffle=False) if len(self.val_index) else []
-
-    def test_dataloader(self):
-        return self._loader(self.test_index, shuffle=False)
+        return [] if self.val_set is None else super().val_dataloader()

@@ -5,7 +5,10 @@ flatten, dense 128 + ReLU, dense 2 (softmax). Weights are Glorot-uniform with ze
 Keras defaults the paper's code ran with). The loss is cross-entropy with per-class weights
 (noise 1, mosquito 10), averaged over the batch as Keras' class_weight does (not divided by the sum
 of the weights as torch's `weight=` would). The module normalises its input with the training
-set's mean and std, kept as buffers so that a checkpoint alone can score new audio.
+set's mean and std, kept as buffers so that a checkpoint alone can score new audio. Training
+batches carry that mean and std (`feature_mean`, `feature_std`, from the data module) and the
+module adopts them as it trains, as BatchNorm adopts running statistics; evaluation uses the
+buffers only, so a trained model scores other data with its own normalisation.
 """
 from __future__ import annotations
 
@@ -96,10 +99,11 @@ class MosquitoDetector(ReproModule):
         self.feature_mean.fill_(mean)
         self.feature_std.fill_(std)
 
-    def on_fit_start(self):
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and getattr(datamodule, "feature_mean", None) is not None:
-            self.set_normalisation(datamodule.feature_mean, datamodule.feature_std)
+    def adopt_normalisation(self, batch: dict) -> None:
+        """Take the training set's mean and std from a training batch (no host sync)."""
+        if "feature_mean" in batch:
+            self.feature_mean.copy_(batch["feature_mean"][0])
+            self.feature_std.copy_(batch["feature_std"][0])
 
     def forward(self, features_db: torch.Tensor) -> torch.Tensor:
         """Logits of (batch, 1, n_mels, n_frames) dB features (not yet normalised)."""
@@ -110,7 +114,8 @@ class MosquitoDetector(ReproModule):
         return (per_clip * self.class_weights[labels]).mean()
 
     def training_step(self, batch, batch_idx):
-        features, labels = batch
+        self.adopt_normalisation(batch)
+        features, labels = batch["features"], batch["label"]
         loss = self.loss(self(features), labels)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
         return loss
@@ -135,7 +140,7 @@ class MosquitoDetector(ReproModule):
         return probability, spread
 
     def _evaluation_step(self, batch, stage: str):
-        features, labels = batch
+        features, labels = batch["features"], batch["label"]
         self.log(f"{stage}/loss", self.loss(self(features), labels), batch_size=len(labels))
         probability, spread = self.predict_proba(features)
         self._outputs.append((labels.cpu(), probability.cpu(), spread.cpu()))

@@ -139,8 +139,8 @@ def parse_arguments(argv: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
+        args = parse_arguments(sys.argv[1:] if argv is None else argv)
         output = args.get("output") or str(Path(args.input).with_suffix(".mosquito.csv"))
         model = load_detector(args.ckpt_path)
         prediction = predict_file(

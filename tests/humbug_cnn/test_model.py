@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from common.claims import NOT_REPRODUCED, check_claims, claims_path, load_claims
 from common.errors import ConfigError
 from papers.humbug_cnn.audio import FeatureSpec, extract_features
+from papers.humbug_cnn.data import HumbugDataModule
 from papers.humbug_cnn.metrics import binary_scores, confusion_rates, summarise_splits
 from papers.humbug_cnn.model import MosquitoCNN, MosquitoDetector
 from papers.humbug_cnn.synthetic import generate_recordings
@@ -80,3 +81,20 @@ def test_untrained_network_fails_the_tiny_claims():
     verdicts = {v.claim.id: v.status for v in check_claims(load_claims(claims_path("humbug_cnn")), metrics, "tiny")}
     assert verdicts["tiny_roc_auc"] == NOT_REPRODUCED
     assert NOT_REPRODUCED in (verdicts["tiny_accuracy"], verdicts["tiny_mosquito_found"])
+
+
+def test_normalisation_comes_with_training_batches_not_from_the_data_module():
+    datamodule = HumbugDataModule(source="synthetic", cache_dir=None, synthetic={"count": 8}, feature_device="cpu",
+                                  batch_size=4)
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    train_features = datamodule.features[datamodule.train_index]
+    assert batch["feature_mean"][0].item() == pytest.approx(float(train_features.mean()))
+    assert batch["feature_std"][0].item() == pytest.approx(float(train_features.std()))
+    model = MosquitoDetector()
+    model.adopt_normalisation(batch)
+    assert model.feature_mean.item() == pytest.approx(float(train_features.mean()))
+    # A test batch (here: of other data) leaves a trained model's normalisation as it was.
+    model.adopt_normalisation({"features": batch["features"], "label": batch["label"]})
+    assert model.feature_std.item() == pytest.approx(float(train_features.std()))
+    assert datamodule.val_dataloader() == []
