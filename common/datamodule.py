@@ -66,15 +66,30 @@ class ReproDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._built = False
 
     def build(self) -> tuple[Dataset, Dataset | None, Dataset | None]:
         raise NotImplementedError(f"{type(self).__name__} must implement build()")
 
+    def build_whole(self) -> Dataset:
+        """Every item of `root` as one evaluation set (scripts/evaluate.py whole_folder=DIR)."""
+        raise ConfigError(f"{type(self).__name__} cannot score a whole folder (it has no build_whole())")
+
+    def test_on_whole_folder(self) -> None:
+        """Make the test set every item of `root`: a model scored on data it never saw."""
+        if self.root is None:
+            raise ConfigError("scoring a whole folder needs data.root (or whole_folder=DIR)")
+        self.test_set = self.build_whole()
+        if len(self.test_set) == 0:
+            raise DataError(f"{self.root} holds nothing {type(self).__name__} can score")
+        self._built = True
+
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
+        if not self._built:
             self.train_set, self.val_set, self.test_set = self.build()
             if len(self.train_set) == 0:
                 raise DataError(f"{type(self).__name__}: the training set is empty")
+            self._built = True
 
     def _loader(self, dataset: Dataset, **kwargs) -> DataLoader:
         return DataLoader(dataset, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, **kwargs)

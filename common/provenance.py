@@ -1,11 +1,14 @@
 """Which code made a result: the git commit, whether the tree was dirty, and a hash of the source.
 
-The source hash covers what a paper's runs execute and how they are configured: `common/`, the
-paper's folder and its configs. A result whose hash differs from today's is stale.
+The source hash covers what a paper's runs execute and how they are configured: the Python code of
+`common/` and of the paper's folder, and the paper's configs. A result whose hash differs from
+today's is stale. The claims file is not part of it: changed claims are judged again from the
+recorded metrics without training again.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -25,7 +28,8 @@ def source_files(paper: str) -> list[Path]:
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files += [p for p in root.rglob("*") if p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts]
+            files += [p for p in root.rglob("*") if p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts
+                      and p.name != "claims.yaml"]
     return sorted(files)
 
 
@@ -37,7 +41,11 @@ def source_hash(paper: str) -> str:
 
 
 def git_state() -> dict[str, str | bool | None]:
-    """{'commit': sha or None, 'dirty': bool or None} of the checkout the code runs from."""
+    """{'commit': sha or None, 'dirty': bool or None} of the checkout the code runs from; a copy
+    of the tree without .git (a remote GPU machine) can name them in REPRO_GIT_COMMIT/REPRO_GIT_DIRTY."""
+    if os.environ.get("REPRO_GIT_COMMIT"):
+        return {"commit": os.environ["REPRO_GIT_COMMIT"], "dirty": os.environ.get("REPRO_GIT_DIRTY") == "1"}
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=20)

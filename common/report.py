@@ -7,7 +7,16 @@ import re
 from pathlib import Path
 
 from common import PROJECT_ROOT
-from common.claims import PASSING, Verdict, tally, verdict_record, verdict_rows
+from common.claims import (
+    PASSING,
+    Verdict,
+    check_claims,
+    claims_path,
+    load_claims,
+    tally,
+    verdict_record,
+    verdict_rows,
+)
 from common.provenance import machine_description, provenance, source_hash
 
 METRICS_FILE = "metrics.json"
@@ -67,8 +76,14 @@ def header_lines(summary: dict) -> list[str]:
 
 
 def load_summary(paper: str, scale: str, results_root: Path | None = None) -> dict | None:
+    """A recorded result, its claims judged again by today's claims.yaml from its recorded metrics."""
     path = (results_root or PROJECT_ROOT / "results") / paper / scale / METRICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    verdicts = check_claims(load_claims(claims_path(paper)), summary["metrics"], scale)
+    summary["claims"] = [verdict_record(v) for v in verdicts]
+    return summary
 
 
 def is_stale(summary: dict) -> bool:

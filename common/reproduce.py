@@ -87,9 +87,7 @@ def load_trained_run(run_dir: str | Path):
     run_cfg = OmegaConf.load(run_dir / run.CONFIG_FILE)
     datamodule = instantiate(run_cfg.data)
     datamodule.setup("test")
-    model = instantiate(run_cfg.model)
-    run.load_weights(model, run_dir / "checkpoints" / "last.ckpt")
-    return datamodule, model.eval()
+    return datamodule, run.load_model(run_cfg.model, run_dir / "checkpoints" / "last.ckpt")
 
 
 def reproduce(cfg: DictConfig) -> int:

@@ -191,15 +191,27 @@ def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
         model.on_load_checkpoint(checkpoint)  # state a module keeps beside its weights, as Trainer restores it
 
 
+def load_model(model_config: DictConfig | dict, ckpt_path: str | Path) -> pl.LightningModule:
+    """The one way to get a trained model: build it from its `model` config, load its weights
+    (a Lightning checkpoint or a bare state dict, read with weights_only=True), eval mode."""
+    model = _instantiate(OmegaConf.create(model_config), "model")
+    load_weights(model, ckpt_path)
+    return model.eval()
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Test a checkpoint on the experiment's test data and save metrics.json."""
+    """Test a checkpoint on the experiment's test data, or on every item of `whole_folder`, and
+    save metrics.json."""
     validate_config(cfg)
     output_dir = _resolve_output_dir(cfg)
     OmegaConf.save(cfg, output_dir / CONFIG_FILE)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = _instantiate(cfg.data, "data")
-    model = _instantiate(cfg.model, "model")
-    load_weights(model, cfg.ckpt_path)
+    if cfg.get("whole_folder"):
+        datamodule = _instantiate(cfg.data, "data", root=cfg.whole_folder)
+        datamodule.test_on_whole_folder()
+    else:
+        datamodule = _instantiate(cfg.data, "data")
+    model = load_model(cfg.model, cfg.ckpt_path)
     trainer = build_trainer(cfg, output_dir, callbacks=[])
     trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = _scalar_metrics(trainer)

@@ -347,9 +347,10 @@ class EcgDataModule(ReproDataModule):
         window_seconds: float = 4.0,
         augmentation: dict | None = None,
         synthetic: dict | None = None,
+        batch_size: int = 32,
         **common,
     ):
-        super().__init__(test_fraction=test_fraction, eval_batch_size=1, **common)
+        super().__init__(test_fraction=test_fraction, batch_size=batch_size, eval_batch_size=1, **common)
         if source not in ("ludb", "synthetic"):
             raise ConfigError(f"data.source must be 'ludb' or 'synthetic', got {source!r}")
         if not window_seconds > 0:
@@ -369,6 +370,10 @@ class EcgDataModule(ReproDataModule):
             options = {k: v for k, v in self.synthetic.items() if k != "records"}
             return generate_records(count, seed=self.split_seed, **options)
         return load_ludb(self.root, self.data_dir)
+
+    def build_whole(self):
+        self.test_records = [to_model_rate(r) for r in self.load_records()]
+        return WholeRecords(self.test_records)
 
     def build(self):
         records = [to_model_rate(r) for r in self.load_records()]
