@@ -48,7 +48,7 @@ class StochasticDecoderVAE(ReproModule):
         self, data_dim: int, latent_dim: int = 2, hidden: int = 64, variance_features: int = 8,
         prior_features: int = 64, n_centres: int = 32, far_variance: float = 1.0, bandwidth_scale: float = 1.0,
         stochastic: bool = True, beta: float = 1.0, min_noise: float = 1e-3, optimizer=None, scheduler=None,
-        cpu_threads: int | None = 1, seed: int = 0,
+        cpu_threads: int | None = 1,
     ):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
         for name, value in (("data_dim", data_dim), ("latent_dim", latent_dim), ("hidden", hidden),
@@ -62,9 +62,10 @@ class StochasticDecoderVAE(ReproModule):
         self.decoder_mean = mlp([latent_dim, hidden, hidden, data_dim])
         self.variance_net = mlp([latent_dim, hidden, variance_features])
         self.log_noise = nn.Parameter(torch.tensor(math.log(0.1)))
-        generator = torch.Generator().manual_seed(int(seed) + 12345)
-        self.register_buffer("rff_weight", torch.randn(prior_features, latent_dim, generator=generator))
-        self.register_buffer("rff_phase", 2 * math.pi * torch.rand(prior_features, generator=generator))
+        # The random Fourier features are drawn from the global generator (seeded by the run) and saved
+        # with the weights as buffers.
+        self.register_buffer("rff_weight", torch.randn(prior_features, latent_dim))
+        self.register_buffer("rff_phase", 2 * math.pi * torch.rand(prior_features))
         self.register_buffer("centres", torch.zeros(n_centres, latent_dim))
         self.register_buffer("bandwidth", torch.ones(()))
         self.register_buffer("centres_fitted", torch.zeros((), dtype=torch.bool))
@@ -140,7 +141,7 @@ class StochasticDecoderVAE(ReproModule):
     def fit_centres(self, codes: torch.Tensor, iterations: int = 20) -> None:
         """k-means centres of the training codes and a bandwidth for the far-from-data prior."""
         k = self.centres.shape[0]
-        generator = torch.Generator().manual_seed(int(self.hparams.seed))
+        generator = torch.Generator().manual_seed(0)
         pick = torch.randperm(len(codes), generator=generator)[:k]
         centres = codes[pick].clone()
         if len(centres) < k:
@@ -211,7 +212,7 @@ class BernoulliVAE(ReproModule):
     """A VAE with a Bernoulli decoder (binarised MNIST) for the Fisher-Rao pullback (Arvanitidis et al. 2022)."""
 
     def __init__(self, data_dim: int = 784, latent_dim: int = 2, hidden: int = 128, optimizer=None, scheduler=None,
-                 cpu_threads: int | None = 1, seed: int = 0):
+                 cpu_threads: int | None = 1):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.encoder = mlp([data_dim, hidden, hidden, 2 * latent_dim])
