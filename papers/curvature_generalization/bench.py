@@ -13,7 +13,7 @@ from papers.curvature_generalization.estimator import FlatLoss, estimate_curvatu
 from papers.curvature_generalization.model import MLP
 
 # hidden width of a 64-w-w-10 MLP with about 10^3 ... 10^7 parameters
-WIDTHS = (22, 90, 300, 970, 3150)
+WIDTHS = (12, 90, 300, 970, 3150)
 
 
 def _peak_rss_mib() -> float:
