@@ -266,6 +266,9 @@ class DistillModule(_UncertaintyModule):
                 and self.phase1_epochs >= max_epochs):
             raise ConfigError(f"model.phase1_epochs ({self.phase1_epochs}) leaves no epoch for Hydra's phase 2 "
                               f"(trainer.max_epochs={max_epochs})")
+
+    def on_train_start(self) -> None:
+        quick = bool(self.trainer.fast_dev_run)
         if self.trainer.ckpt_path is not None:
             return  # resumed: the teacher's weights came with the checkpoint
         if self.teacher_ckpt:

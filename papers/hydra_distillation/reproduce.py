@@ -1,10 +1,10 @@
 """hydra_distillation's part of `scripts/reproduce.py`: ensemble -> KD and Hydra, per problem.
 
 For each problem of the scale's plan (configs/paper/hydra_distillation.yaml) and each seed: train
-the ensemble, then KD and Hydra from that ensemble's checkpoint (and, where the plan asks for it,
+the ensemble, then KD and Hydra from that ensemble's checkpoint (and the plan's variants, such as
 Hydra with its per-member matching switched off), score all of them on the same in-domain and OOD
 points, measure the inference cost, and draw the figures. Metrics are named
-`<problem>/<method>/<metric>` (method: ensemble, kd, hydra, hydra_tied).
+`<problem>/<method>/<metric>` (method: ensemble, kd, hydra, or a variant's name).
 """
 from __future__ import annotations
 
@@ -16,19 +16,32 @@ import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from common import PROJECT_ROOT
-from common.reproduce import PaperResults, load_trained_run, train_experiment
+from common import PROJECT_ROOT, run
+from common.reproduce import PaperResults, train_experiment
 from papers.hydra_distillation import metrics as M
 from papers.hydra_distillation import plots
 from papers.hydra_distillation.data import toy_function
 
 PLAN_FILE = PROJECT_ROOT / "configs" / "paper" / "hydra_distillation.yaml"
-METHODS = ("ensemble", "kd", "hydra", "hydra_tied")
 TABLE_KEYS = {
     "classification": ("acc", "nll", "ece", "brier", "mi", "uncertainty_spearman"),
     "regression": ("nll", "rmse", "width", "width_ood/ood", "epistemic", "epistemic_ood/ood",
                    "auroc_epistemic/ood", "uncertainty_spearman"),
 }
+
+
+def load_trained_run(run_dir: str | Path):
+    """(set-up DataModule, trained model in eval mode) of a finished run. The experiment configs
+    interpolate top-level keys (`${members}`, `${ensemble_net}`, `${trainer.max_epochs}`), so the
+    model's config is resolved against the whole saved config before it is built."""
+    from hydra.utils import instantiate
+
+    run_dir = Path(run_dir)
+    run_cfg = OmegaConf.load(run_dir / run.CONFIG_FILE)
+    datamodule = instantiate(OmegaConf.create(OmegaConf.to_container(run_cfg.data, resolve=True)))
+    datamodule.setup("test")
+    model_cfg = OmegaConf.to_container(run_cfg.model, resolve=True)
+    return datamodule, run.load_model(model_cfg, run_dir / "checkpoints" / "last.ckpt")
 
 
 def load_plan(scale: str) -> dict:
@@ -90,33 +103,42 @@ def cost_metrics(models: dict, in_features: int) -> dict[str, float]:
     return out
 
 
-def train_problem(cfg: DictConfig, experiments: dict, ablation: bool) -> tuple[dict, dict]:
-    """Train the ensemble, KD, Hydra (and Hydra tied) for cfg.seed; (metrics, run dirs)."""
-    ensemble = train_experiment(cfg, experiments["ensemble"])
+def train_problem(cfg: DictConfig, experiments: dict, variants: dict, seed: int) -> tuple[dict, dict]:
+    """Train the ensemble, KD, Hydra and the plan's variants (name -> {of: kd|hydra, overrides})
+    for one seed; (metrics per method, run dirs)."""
+    ensemble = train_experiment(cfg, experiments["ensemble"], seed=seed)
     runs = {"ensemble": Path(ensemble.pop("run_dir"))}
     teacher = [f"model.teacher_ckpt={runs['ensemble'] / 'checkpoints' / 'last.ckpt'}"]
     results = {"ensemble": run_metrics(ensemble, "ensemble")}
     jobs = [("kd", experiments["kd"], []), ("hydra", experiments["hydra"], [])]
-    if ablation:
-        jobs.append(("hydra_tied", experiments["hydra"], ["model.match_members=false"]))
+    for name, variant in variants.items():
+        jobs.append((name, experiments[variant["of"]], list(variant["overrides"])))
     for name, experiment, extra in jobs:
-        metrics = train_experiment(cfg, experiment, [*teacher, *extra])
+        metrics = train_experiment(cfg, experiment, [*teacher, *extra], seed=seed)
         runs[name] = Path(metrics.pop("run_dir"))
         results[name] = run_metrics(metrics, name)
     return results, runs
 
 
 def derived(results: dict) -> dict[str, float]:
-    """Comparisons inside one seed's runs of one problem."""
+    """Comparisons inside one seed's runs of one problem: every multi-headed model against KD
+    (`<method>_minus_kd/auroc...`) and the share of the ensemble's OOD model uncertainty it keeps
+    (`<method>/mi_ood_kept/<set>`, `<method>/epistemic_ood_kept/<set>`)."""
     out = {}
-    for key, value in results["hydra"].items():
-        if key.startswith("auroc") and key in results["kd"]:
-            out[f"hydra_minus_kd/{key}"] = value - results["kd"][key]
-    for key in ("mi_ood/", "epistemic_ood/"):
-        for full_key, value in results["hydra"].items():
-            if full_key.startswith(key):
-                teacher = results["ensemble"][full_key]
-                out[f"hydra/{full_key.split('/')[0]}_kept/{full_key.split('/', 1)[1]}"] = value / max(teacher, 1e-12)
+    for method, values in results.items():
+        if method in ("ensemble", "kd"):
+            continue
+        for key, value in values.items():
+            if key.startswith("auroc") and key in results["kd"]:
+                out[f"{method}_minus_kd/{key}"] = value - results["kd"][key]
+            if key.startswith("auroc_mi/") and "auroc_entropy/" + key[len("auroc_mi/"):] in results["kd"]:
+                # Against KD's best OOD score: its predictive entropy (its MI is 0 by construction).
+                ood_set = key[len("auroc_mi/"):]
+                out[f"{method}_minus_kd_entropy/{ood_set}"] = value - results["kd"]["auroc_entropy/" + ood_set]
+            if key.startswith(("mi_ood/", "epistemic_ood/")):
+                teacher = results["ensemble"][key]
+                name, ood_set = key.split("/", 1)
+                out[f"{method}/{name}_kept/{ood_set}"] = value / max(teacher, 1e-12)
     return out
 
 
@@ -136,20 +158,20 @@ def regression_figure(runs: dict, results_dir: Path) -> Path:
 def classification_figures(problem: str, runs: dict, results_dir: Path) -> tuple[list[Path], dict[str, float]]:
     datamodule, _ = load_trained_run(runs["ensemble"])
     models = {name: load_trained_run(run)[1] for name, run in runs.items()}
-    labels = {"ensemble": "ensemble", "kd": "KD", "hydra": "Hydra", "hydra_tied": "Hydra, heads tied"}
+    labels = {"ensemble": "ensemble", "kd": "KD", "hydra": "Hydra"}
     figures, extra = [], {}
     sets = {"in-domain": datamodule.test_set.tensors[0]}
     sets.update({name: d.tensors[0] for name, d in zip(datamodule.ood_names, datamodule.ood_sets, strict=True)})
     histograms = {labels[name]: {s: M.entropy_decomposition(model.predict(x))["mutual_information"].numpy()
-                                 for s, x in sets.items()} for name, model in models.items() if name != "hydra_tied"}
+                                 for s, x in sets.items()} for name, model in models.items() if name in labels}
     figures.append(plots.mi_histograms(histograms, results_dir / f"{problem}_mi_histograms.png"))
     if datamodule.train_set.tensors[0].shape[1] == 2:  # the spiral: uncertainty maps on a grid
         axis = torch.linspace(-2.5, 2.5, 120)
         xx, yy = torch.meshgrid(axis, axis, indexing="xy")
         grid = torch.stack([xx.flatten(), yy.flatten()], 1)
         maps = {name: M.entropy_decomposition(model.predict(grid))["mutual_information"] for name, model in models.items()}
-        for name in ("kd", "hydra", "hydra_tied"):
-            if name in maps:
+        for name in maps:
+            if name != "ensemble":
                 extra[f"{name}/grid_mi_spearman"] = M.spearman(maps[name], maps["ensemble"])
                 extra[f"{name}/grid_mi_kept"] = float(maps[name].mean() / maps["ensemble"].mean())
         x, y = datamodule.train_set.tensors
@@ -159,14 +181,14 @@ def classification_figures(problem: str, runs: dict, results_dir: Path) -> tuple
     return figures, extra
 
 
-def table(problem: str, task: str, metrics: dict) -> list[str]:
-    keys = [k for k in TABLE_KEYS[task] if any(f"{problem}/{m}/{k}" in metrics for m in METHODS)]
+def table(problem: str, task: str, metrics: dict, methods: list[str]) -> list[str]:
+    keys = [k for k in TABLE_KEYS[task] if any(f"{problem}/{m}/{k}" in metrics for m in methods)]
     if task == "classification":
         keys += sorted({k.split("/", 2)[2] for k in metrics
                         if k.startswith(f"{problem}/ensemble/auroc_mi/")})
     keys += ["macs_ratio", "time_ratio_batch256"]
     lines = [f"### {problem}", "", "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for method in METHODS:
+    for method in methods:
         if f"{problem}/{method}/nll" not in metrics:
             continue
         cells = []
@@ -188,7 +210,6 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
         plan = load_plan(cfg.scale)
     results_dir = Path(results_dir)
     seeds = list(plan.get("seeds", [cfg.seed]))
-    ablation = bool(plan.get("ablation", False))
     metrics: dict[str, float] = {}
     figures: list[Path] = []
     sections = ["## Ensemble, KD and Hydra on the same points", "",
@@ -200,9 +221,8 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
         per_seed: list[dict[str, float]] = []
         first_runs = None
         for seed in seeds:
-            seed_cfg = OmegaConf.merge(cfg, {"seed": int(seed)})
             started = time.perf_counter()
-            results, runs = train_problem(seed_cfg, spec["experiments"], ablation)
+            results, runs = train_problem(cfg, spec["experiments"], spec.get("variants") or {}, int(seed))
             flat = {f"{method}/{key}": value for method, values in results.items() for key, value in values.items()}
             flat.update(derived(results))
             models = {name: load_trained_run(run)[1] for name, run in runs.items()}
@@ -222,7 +242,7 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
             metrics[f"{problem}/{key}"] = float(values.mean())
             if len(values) > 1:
                 metrics[f"{problem}/{key}.sd"] = float(values.std(ddof=1))
-        sections += table(problem, spec["task"], metrics)
+        sections += table(problem, spec["task"], metrics, ["ensemble", "kd", "hydra", *(spec.get("variants") or {})])
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
 
 
