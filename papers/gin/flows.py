@@ -98,20 +98,28 @@ def _check_positive(**values: float) -> None:
             raise ConfigError(f"model.flow.{name} must be > 0, got {value}")
 
 
+def _generator(seed: int | None) -> torch.Generator:
+    """The permutations' generator: from `seed`, or (None) from torch's global generator, which the
+    run loop seeds from the run's seed. A checkpoint holds the permutations either way."""
+    if seed is None:
+        seed = int(torch.randint(2**31 - 1, (1,)))
+    return torch.Generator().manual_seed(int(seed))
+
+
 def fc_flow(
     dims: int = 10,
     n_blocks: int = 8,
     width: int = 10,
     clamp: float = 2.0,
     volume_preserving: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     zero_init: bool = True,
 ) -> Ff.SequenceINN:
     """n_blocks × (coupling + fixed random permutation) on `dims`-vectors."""
     _check_positive(dims=dims, n_blocks=n_blocks, width=width, clamp=clamp)
     if dims < 2:
         raise ConfigError(f"model.flow.dims must be >= 2 (a coupling splits the vector), got {dims}")
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = _generator(seed)
     block = coupling_block(volume_preserving)
     flow = Ff.SequenceINN(dims)
     for _ in range(n_blocks):
@@ -128,7 +136,7 @@ def conv_flow(
     fc_width: int = 392,
     clamp: float = 2.0,
     volume_preserving: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> Ff.SequenceINN:
     """The EMNIST GIN: downsample, conv blocks, downsample, conv blocks, flatten, FC blocks."""
     if image_size % 4 != 0:
@@ -138,7 +146,7 @@ def conv_flow(
     _check_positive(fc_width=fc_width, clamp=clamp, **{f"conv_widths[{i}]": w for i, w in enumerate(conv_widths)})
     if min(conv_blocks) < 0 or fc_blocks < 0:
         raise ConfigError("model.flow.conv_blocks and fc_blocks must be >= 0")
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = _generator(seed)
     block = coupling_block(volume_preserving)
 
     def permutation():

@@ -15,6 +15,7 @@ fewer than 2 members in the batch, are left out with a warning that counts them 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from papers.gin import metrics as M
 class GINModule(ReproModule):
     def __init__(
         self,
-        flow: nn.Module,
+        flow: nn.Module | Callable[..., nn.Module],
         optimizer,
         scheduler=None,
         volume_preserving: bool = True,
@@ -50,7 +51,8 @@ class GINModule(ReproModule):
         if variance not in ("empirical", "unit"):
             raise ConfigError(f"model.variance must be 'empirical' or 'unit', got {variance!r}")
         self.save_hyperparameters(ignore=["flow", "optimizer", "scheduler"])
-        self.flow = flow
+        # A partial flow constructor gets this module's `volume_preserving` (one switch in the config).
+        self.flow = flow if isinstance(flow, nn.Module) else flow(volume_preserving=volume_preserving)
         self.volume_preserving = volume_preserving
         self.noise_std = noise_std
         self.informative_threshold = informative_threshold
