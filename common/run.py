@@ -194,6 +194,8 @@ def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
 def load_model(model_config: DictConfig | dict, ckpt_path: str | Path) -> pl.LightningModule:
     """The one way to get a trained model: build it from its `model` config, load its weights
     (a Lightning checkpoint or a bare state dict, read with weights_only=True), eval mode."""
+    if isinstance(model_config, DictConfig):  # a node of a run's config: resolve it within that config
+        model_config = OmegaConf.to_container(model_config, resolve=True)
     model = _instantiate(OmegaConf.create(model_config), "model")
     load_weights(model, ckpt_path)
     return model.eval()
