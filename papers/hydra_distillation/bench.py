@@ -42,7 +42,7 @@ def run(members: int = 20) -> list[tuple[str, float, str]]:
             times = {}
             for name, net in nets.items():
                 with torch.inference_mode():
-                    times[name] = median_seconds(lambda net=net: net(x), repeats=30 if batch == 1 else 10)
+                    times[name] = median_seconds(lambda net=net, x=x: net(x), repeats=30 if batch == 1 else 10)
                 rows.append((f"hydra_distillation {name} (M={members}) inference, batch {batch}", times[name] * 1000, "ms"))
             rows.append((f"hydra_distillation Hydra / ensemble time, batch {batch}", times["hydra"] / times["ensemble"], "ratio"))
         for name, net in nets.items():

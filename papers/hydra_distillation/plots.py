@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 def regression_bands(x_train, y_train, grid, truth, models: dict, train_range, path: Path) -> Path:
     """models: name -> (head means (H, G), head variances (H, G)); band = mixture mean ± 2 sd."""
-    fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.6), sharey=True)
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), sharey=True)
     for ax, (name, (means, variances)) in zip(np.atleast_1d(axes), models.items(), strict=True):
         mean = means.mean(0)
         sd = np.sqrt(variances.mean(0) + means.var(0))

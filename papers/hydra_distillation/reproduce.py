@@ -146,7 +146,10 @@ def regression_figure(runs: dict, results_dir: Path) -> Path:
     datamodule, _ = load_trained_run(runs["ensemble"])
     grid = torch.linspace(-12, 12, 400)[:, None]
     models = {}
-    for name, label in (("ensemble", "ensemble"), ("kd", "KD"), ("hydra", "Hydra")):
+    for name, label in (("ensemble", "ensemble"), ("kd", "KD"), ("hydra", "Hydra"),
+                        ("hydra_jitter", "Hydra, jittered inputs")):
+        if name not in runs:
+            continue
         _, model = load_trained_run(runs[name])
         means, variances = model.predict(grid)
         models[label] = (means.numpy(), variances.numpy())
