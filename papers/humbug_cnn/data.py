@@ -574,5 +574,14 @@ class HumbugDataModule(ReproDataModule):
 
         return subset(self.train_index), subset(self.val_index), subset(self.test_index)
 
+    def build_whole(self) -> ClipFeatures:
+        """Every clip of `data.root` as one test set (`scripts/evaluate.py whole_folder=DIR`): a
+        trained model scored on a folder it never saw, with its own normalisation."""
+        data = self.load()
+        self.features, self.labels, self.recordings, self.names = data["features"], data["labels"], data["recordings"], data["names"]
+        self.train_index = self.val_index = np.array([], dtype=np.int64)
+        self.test_index = np.arange(len(self.labels))
+        return ClipFeatures(self.features, self.labels, float(self.features.mean()), float(self.features.std()))
+
     def val_dataloader(self):
         return [] if self.val_set is None else super().val_dataloader()

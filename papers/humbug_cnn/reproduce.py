@@ -10,6 +10,7 @@ generated 30-s stereo 16 kHz recording scored window by window through predict_f
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 import torchaudio
 from omegaconf import DictConfig, OmegaConf
 
+from common.claims import SD_SUFFIX
 from common.errors import ConfigError
 from common.reproduce import PaperResults, load_trained_run, train_experiment
 from papers.humbug_cnn.metrics import COUNTS, SCORES, binary_scores, pooled_rates, summarise_splits
@@ -183,6 +185,8 @@ def reproduce_splits(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> Pa
             first_run = first_run or Path(run["run_dir"])
             per_split.append({k: run[f"test/{k}"] for k in (*SCORES, *COUNTS)})
         metrics.update(summarise_splits([{k: s[k] for k in SCORES} for s in per_split], prefix))
+        if len(per_split) > 1:  # the sample sd beside each mean, which the claims table shows as ±
+            metrics.update({f"{prefix}{k}_mean{SD_SUFFIX}": statistics.stdev(s[k] for s in per_split) for k in SCORES})
         metrics.update({prefix + k: v for k, v in pooled_rates(per_split).items()})
     datamodule, model, features, labels, probability = _test_predictions(first_run)
     shown = _examples(features, labels, probability)

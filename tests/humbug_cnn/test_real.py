@@ -125,3 +125,13 @@ def test_real_claims_pass_a_detector_that_separates_the_classes():
     # The claims are floors a working detector can meet: scores 0.2 apart with noise of sd 0.1.
     verdicts = _real_verdicts(lambda y, rng: np.clip(0.4 + 0.2 * y + rng.normal(0, 0.1, len(y)), 0, 1))
     assert set(verdicts.values()) == {REPRODUCED}
+
+
+def test_whole_folder_is_one_test_set(tmp_path):
+    rng = np.random.default_rng(2)
+    soundfile.write(tmp_path / "5.flac", rng.normal(0, 0.1, 4 * 8000).astype(np.float32), 8000)
+    _write_votes(tmp_path, [[50000 + s, 5, s, 1, 1, 0, "g"] for s in range(3)])
+    datamodule = HumbugDataModule(root=str(tmp_path), cache_dir=None, feature_device="cpu")
+    datamodule.test_on_whole_folder()
+    batch = next(iter(datamodule.test_dataloader()))
+    assert len(datamodule.test_set) == 3 and batch["label"].tolist() == [1, 1, 1]
