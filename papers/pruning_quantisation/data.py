@@ -6,9 +6,10 @@ random with a seed per (epoch, item), so a resumed run sees the same batches.
 
 Sources:
 - `cifar10`: `data.root=null` downloads the python archive with torchvision (which checks its
-  MD5) into `paths.data_dir`; a local folder holds either torchvision's `cifar-10-batches-py/` or
-  the Kaggle layout (`trainLabels.csv` + `train/<id>.png`, labelled training images only; the
-  test set is then split off them).
+  MD5) into `paths.data_dir`; a local folder holds torchvision's `cifar-10-batches-py/`, the
+  ImageFolder layout (`train/<class>/*.jpg` and `test/<class>/*.jpg`, e.g. the 60,000 JPEGs in
+  `../shared/data/cifar10/`), or the Kaggle layout (`trainLabels.csv` + `train/<id>.png`,
+  labelled training images only; the test set is then split off them).
 - `mnist`, `fashion_mnist`: the four IDX files (`train-images-idx3-ubyte.gz`, ...), downloaded by
   torchvision (MD5-checked) or found in `data.root`.
 - `digits`: scikit-learn's 1,797 real 8x8 digits (ships with the install), for the tiny scale.
@@ -20,12 +21,12 @@ import gzip
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from common.data import EpochSeededSampler, cache_dir
+from common.data import cache_dir
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
 
 SOURCES = ("cifar10", "mnist", "fashion_mnist", "digits")
@@ -144,10 +145,69 @@ def load_digits_images() -> Images:
     return torch.from_numpy(images)[:, None], torch.from_numpy(digits.target.astype(np.int64))
 
 
-def load_source(source: str, root: str | Path | None, data_dir: str | Path) -> tuple[Images, Images | None]:
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as err:
+        raise DataError(f"{path} is not a readable image: {err}") from err
+    if array.shape != (32, 32, 3):
+        raise DataError(f"{path}: expected a 32x32 RGB image, got shape {array.shape}")
+    return array
+
+
+def read_image_folder(folder: Path, classes: tuple[str, ...] = CIFAR10_CLASSES, per_class_limit: int | None = None) -> Images:
+    """torchvision's ImageFolder layout, `folder/<class>/<name>.jpg`: images in class order, then by name.
+
+    Every class of `classes` must have a non-empty folder (label = its index in `classes`); a folder
+    that is not a class is refused, so a misspelt class cannot silently shift the labels.
+    """
+    if not folder.is_dir():
+        raise DataError(f"Missing image folder {folder}")
+    unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in classes)
+    if unknown:
+        raise DataError(f"{folder} holds folders that are not classes of {classes}: {unknown}")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if (folder / name).is_dir() else []
+        if not files:
+            raise DataError(f"{folder / name} is missing or holds no .jpg/.png images")
+        for path in files[:per_class_limit]:
+            images.append(_read_rgb(path))
+            labels.append(label)
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
+
+
+_IMAGE_FOLDER_CACHE: dict[tuple, tuple[Images, Images]] = {}
+
+
+def read_cifar_image_folder(root: Path, per_class_limit: int | None = None) -> tuple[Images, Images]:
+    """(train, test) of `root/train/<class>/` and `root/test/<class>/`, kept in memory for the process
+    (a reproduction builds the data module once per training run and per measurement)."""
+    # A changed folder (a file added, removed or replaced changes its folder's mtime) is read again.
+    folders = sorted(p for split in ("train", "test") if (root / split).is_dir() for p in (root / split).iterdir())
+    key = (str(root.resolve()), per_class_limit, tuple((str(p), p.stat().st_mtime_ns) for p in folders))
+    if key not in _IMAGE_FOLDER_CACHE:
+        _IMAGE_FOLDER_CACHE[key] = (
+            read_image_folder(root / "train", per_class_limit=per_class_limit),
+            read_image_folder(root / "test", per_class_limit=per_class_limit),
+        )
+    return _IMAGE_FOLDER_CACHE[key]
+
+
+def load_source(
+    source: str, root: str | Path | None, data_dir: str | Path, per_class_limit: int | None = None,
+) -> tuple[Images, Images | None]:
     """(train, test) images of a source; test is None where the source has no test split."""
     if source not in SOURCES:
         raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
+    if per_class_limit is not None and not (source == "cifar10" and root is not None):
+        raise ConfigError("data.per_class_limit applies to a CIFAR-10 ImageFolder given as data.root only")
     if source == "digits":
         return load_digits_images(), None
     if root is not None:
@@ -161,7 +221,14 @@ def load_source(source: str, root: str | Path | None, data_dir: str | Path) -> t
             return _torchvision_cifar10(root, download=False)
         if (root / "trainLabels.csv").is_file():
             return read_kaggle_cifar(root), None
-        raise DataError(f"data.root={root} holds neither cifar-10-batches-py/ nor trainLabels.csv + train/")
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            return read_cifar_image_folder(root, per_class_limit)
+        if per_class_limit is not None:
+            raise ConfigError("data.per_class_limit applies to a CIFAR-10 ImageFolder given as data.root only")
+        raise DataError(
+            f"data.root={root} holds none of cifar-10-batches-py/, trainLabels.csv + train/, "
+            "or the ImageFolder layout train/<class>/ + test/<class>/"
+        )
     idx_root = _torchvision_idx(source, data_dir) if root is None else root
     return read_idx_split(idx_root, "train"), read_idx_split(idx_root, "test")
 
@@ -210,52 +277,56 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     return np.sort(np.array(kept, dtype=np.int64)), np.sort(np.array(split_off, dtype=np.int64))
 
 
-class ImageDataModule(pl.LightningDataModule):
+class ImageDataModule(ReproDataModule):
+    """`source` images split into train / val / test; the seeded loaders come from ReproDataModule.
+
+    `test_fraction` carves a stratified test set out of sources without one (digits, the Kaggle
+    CIFAR-10 layout) and must be null for sources that have one. `per_class_limit` reads only the
+    first N images (by file name) of each class of an ImageFolder CIFAR-10 (train and test alike):
+    for tests and reduced budgets.
+    """
+
     def __init__(
         self,
         source: str = "digits",
-        root: str | None = None,
-        data_dir: str = "~/.cache/paper-repro",
         image_size: int = 32,
         batch_size: int = 50,
         val_fraction: float = 0.1,
-        test_fraction: float = 0.3,
+        test_fraction: float | None = 0.3,
         train_subset: int | None = None,
+        per_class_limit: int | None = None,
         flip: bool = False,
-        split_seed: int = 0,
-        seed: int = 0,
-        num_workers: int = 0,
+        **kwargs,
     ):
-        super().__init__()
+        super().__init__(batch_size=batch_size, val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)
         if source not in SOURCES:
             raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
-        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"data.{name} must be in [0, 1), got {value}")
         if image_size < 8:
             raise ConfigError(f"data.image_size must be >= 8, got {image_size}")
         if train_subset is not None and train_subset < 1:
             raise ConfigError(f"data.train_subset must be >= 1 or null, got {train_subset}")
-        self.source, self.root, self.data_dir = source, root, data_dir
-        self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.train_subset, self.flip = train_subset, flip
-        self.split_seed, self.seed = split_seed, seed
-        self.train_set = self.val_set = self.test_set = None
+        if per_class_limit is not None and per_class_limit < 1:
+            raise ConfigError(f"data.per_class_limit must be >= 1 or null, got {per_class_limit}")
+        self.source, self.image_size = source, image_size
+        self.train_subset, self.per_class_limit, self.flip = train_subset, per_class_limit, flip
 
     @property
     def in_channels(self) -> int:
         return 3 if self.source == "cifar10" else 1
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        (images, labels), test = load_source(self.source, self.root, self.data_dir)
+    def build(self):
+        (images, labels), test = load_source(self.source, self.root, self.data_dir, self.per_class_limit)
         images = resize_images(images, self.image_size)
         if test is None:
+            if self.test_fraction is None:
+                raise ConfigError(f"data.source={self.source} at {self.root} has no test split: set data.test_fraction")
             keep, test_index = stratified_split(labels, self.test_fraction, self.split_seed)
             test = (images[test_index], labels[test_index])
             images, labels = images[keep], labels[keep]
+        elif self.test_fraction is not None:
+            raise ConfigError(
+                f"data.source={self.source} has its own test split: set data.test_fraction=null, got {self.test_fraction}"
+            )
         else:
             test = (resize_images(test[0], self.image_size), test[1])
         keep, val_index = stratified_split(labels, self.val_fraction, self.split_seed + 1)
@@ -263,24 +334,15 @@ class ImageDataModule(pl.LightningDataModule):
             if self.train_subset > len(keep):
                 raise ConfigError(f"data.train_subset={self.train_subset} exceeds the {len(keep)} training images")
             keep = np.sort(np.random.default_rng(self.split_seed + 2).permutation(keep)[: self.train_subset])
-        self.train_set = ImageSet(images[keep], labels[keep], flip=self.flip)
-        self.val_set = ImageSet(images[val_index], labels[val_index]) if len(val_index) else None
-        self.test_set = ImageSet(*test)
-        if len(self.test_set) == 0:
+        test_set = ImageSet(*test)
+        if len(test_set) == 0:
             raise ConfigError("the test split is empty: raise data.test_fraction")
-
-    def _loader(self, dataset: Dataset, sampler=None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, EpochSeededSampler(len(self.train_set), self.seed))
+        val_set = ImageSet(images[val_index], labels[val_index]) if len(val_index) else None
+        return ImageSet(images[keep], labels[keep], flip=self.flip), val_set, test_set
 
     def val_dataloader(self):
-        return self._loader(self.val_set) if self.val_set is not None else []
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set)
+        return self.eval_loader(self.val_set, "validation") if self.val_set is not None else []
 
     def train_eval_dataloader(self) -> DataLoader:
         """The training images in order, unaugmented: for train accuracy and calibration."""
-        return self._loader(ImageSet(self.train_set.images, self.train_set.labels))
+        return self.eval_loader(ImageSet(self.train_set.images, self.train_set.labels), "train")

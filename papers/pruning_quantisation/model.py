@@ -1,31 +1,41 @@
-"""The LightningModule that trains a network, and fine-tunes it under pruning masks.
+"""The LightningModule that trains a network, and fine-tunes it pruned or slimmed.
 
-With `prune_sparsity` set, the module starts from the weights of `init_from` (a trained run's
-checkpoint), attaches the paper's pruning masks and trains on: this is the paper's prune,
-then retrain with the pruned weights held at zero.
+`ImageClassifier` only builds an architecture; it never reads a file. With `prune_sparsity` set
+its layers carry pruning masks (`torch.nn.utils.prune`), with `slim_sparsity` its layers are
+narrower (the filters slimming removes); which weights are masked or removed is decided by the
+weights they are applied to, so a module built this way is only a shape until weights are loaded.
 
-With `slim_sparsity` set instead, the same filters (and the hidden linear layers' neurons) are
-physically removed from the trained network (`slim_network`) and the smaller network trains on.
-Loading such a run's checkpoint rebuilds it the same way (from `init_from`, deterministically)
-before its own weights are loaded.
+Weights come in through the two factories below, which build the module and load with
+`common.run.load_weights`:
+- `build_classifier` is the model `_target_` of the experiments: without `init_from` it is a fresh
+  network; with `init_from` (a trained float run's checkpoint) and a sparsity it loads that run's
+  weights, prunes (the paper's masks) or slims them, and hands that network over to be fine-tuned.
+  `prune_sparsity=0` is the control: the same fine-tuning, nothing pruned.
+- `load_classifier` rebuilds a finished run's module from its checkpoint's hyper-parameters and
+  loads its weights.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from common.errors import ConfigError
 from common.lightning import ReproModule
-from common.run import load_weights
+from common.run import load_weights, read_checkpoint
 from papers.pruning_quantisation.compression import check_sparsity, prune_network, slim_network
 from papers.pruning_quantisation.networks import build_network
+
+# Any input the three networks accept will do for tracing: 64x64 passes all three.
+TRACE_SIZE = 64
 
 
 class ImageClassifier(ReproModule):
     def __init__(
         self,
         network: str,
-        optimizer,
+        optimizer=None,
         scheduler=None,
         num_classes: int = 10,
         in_channels: int = 3,
@@ -33,7 +43,6 @@ class ImageClassifier(ReproModule):
         classifier_width: int = 4096,
         small_input: bool = True,
         prune_sparsity: float | None = None,
-        init_from: str | None = None,
         slim_sparsity: float | None = None,
         slim_channel_multiple: int = 8,
         cpu_threads: int | None = None,
@@ -46,18 +55,17 @@ class ImageClassifier(ReproModule):
                 f"(removed filters, got {slim_sparsity}), not both"
             )
         self.net = build_network(network, num_classes, in_channels, dropout, classifier_width, small_input)
-        if init_from is not None:
-            load_weights(self, init_from)
-        if prune_sparsity is not None:
-            if init_from is None:
-                raise ConfigError("model.prune_sparsity needs model.init_from: the checkpoint of a trained run")
-            prune_network(self.net, check_sparsity(prune_sparsity))
-        if slim_sparsity is not None:
-            if init_from is None:
-                raise ConfigError("model.slim_sparsity needs model.init_from: the checkpoint of a trained run")
-            # Any input the network accepts will do for tracing; 64x64 passes all three.
-            slim_network(self.net, check_sparsity(slim_sparsity), torch.zeros(1, in_channels, 64, 64),
-                         channel_multiple=slim_channel_multiple)
+        self.compress(self.net)
+
+    def compress(self, net: torch.nn.Module) -> torch.nn.Module:
+        """Prune (masks) or slim `net` in place as this module's hyper-parameters say."""
+        hp = self.hparams
+        if hp.prune_sparsity is not None:
+            prune_network(net, check_sparsity(hp.prune_sparsity))
+        elif hp.slim_sparsity is not None:
+            slim_network(net, check_sparsity(hp.slim_sparsity), torch.zeros(1, hp.in_channels, TRACE_SIZE, TRACE_SIZE),
+                         channel_multiple=hp.slim_channel_multiple)
+        return net
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
@@ -79,3 +87,36 @@ class ImageClassifier(ReproModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
+
+
+def build_classifier(init_from: str | None = None, **kwargs) -> ImageClassifier:
+    """The experiments' model: a fresh network, or (with `init_from`) a trained one pruned or slimmed.
+
+    With `init_from`, the float network of that checkpoint is loaded, then `prune_sparsity` attaches
+    the paper's masks to its weights (filters of smallest L2 norm, linear weights of smallest
+    magnitude) or `slim_sparsity` removes those filters; the module returned starts fine-tuning
+    from exactly that network.
+    """
+    compressing = kwargs.get("prune_sparsity") is not None or kwargs.get("slim_sparsity") is not None
+    if init_from is None:
+        if compressing:
+            raise ConfigError("model.prune_sparsity / model.slim_sparsity need model.init_from: the checkpoint of a trained run")
+        return ImageClassifier(**kwargs)
+    if not compressing:
+        raise ConfigError(f"model.init_from={init_from} is for fine-tuning: set model.prune_sparsity or model.slim_sparsity")
+    module = ImageClassifier(**{**kwargs, "prune_sparsity": None, "slim_sparsity": None})
+    load_weights(module, init_from)
+    # From here on the module is the compressed one, and its checkpoints say so.
+    module.hparams.update(prune_sparsity=kwargs.get("prune_sparsity"), slim_sparsity=kwargs.get("slim_sparsity"))
+    module.compress(module.net)
+    return module
+
+
+def load_classifier(checkpoint: str | Path, **overrides) -> ImageClassifier:
+    """A finished run's module, rebuilt from the hyper-parameters its checkpoint holds, weights loaded."""
+    hparams = dict(read_checkpoint(checkpoint).get("hyper_parameters") or {})
+    if "network" not in hparams:
+        raise ConfigError(f"{checkpoint} holds no ImageClassifier hyper-parameters")
+    model = ImageClassifier(**{**hparams, **overrides})
+    load_weights(model, checkpoint)
+    return model.eval()

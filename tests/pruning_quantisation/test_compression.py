@@ -74,19 +74,19 @@ def test_unknown_network_and_backend_are_named():
 def test_quantised_network_is_int8_and_smaller(network):
     torch.manual_seed(0)
     net = build_network(network, num_classes=10, in_channels=1, classifier_width=256).eval()
-    images = torch.randn(16, 1, 32, 32)
+    images = torch.randn(4, 1, 32, 32)
     quantised = quantise_static(net, [images])
     assert serialized_bytes(quantised) < 0.4 * serialized_bytes(net)
     kinds = {type(module) for module in quantised.modules()}
     assert torch.ao.nn.quantized.Linear in kinds and nn.Conv2d not in kinds and nn.Linear not in kinds
     with torch.inference_mode():
-        assert quantised(images).shape == (16, 10)
+        assert quantised(images).shape == (4, 10)
     # Numerical agreement is checked where it means something, on trained networks: the tiny
     # claim that quantised MobileNet stays within 2 points of float accuracy.
 
 
 def test_untrained_network_fails_the_tiny_accuracy_claim():
-    from common.claims import claims_path, load_claims
+    from common.claims import NOT_REPRODUCED, claims_path, load_claims
 
     claim = next(c for c in load_claims(claims_path("pruning_quantisation")) if c.id == "tiny_mobilenet_trained")
     torch.manual_seed(0)
@@ -95,7 +95,7 @@ def test_untrained_network_fails_the_tiny_accuracy_claim():
 
     datamodule = ImageDataModule(source="digits", batch_size=200)
     datamodule.setup()
-    assert not claim.holds(accuracy(net, datamodule.test_dataloader()))
+    assert claim.judge(accuracy(net, datamodule.test_dataloader())) == NOT_REPRODUCED
 
 
 def test_interleaved_latency_ranks_a_slower_network_slower():

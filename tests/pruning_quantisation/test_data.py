@@ -91,3 +91,59 @@ def test_bad_data_config_is_named():
         ImageDataModule(test_fraction=1.0)
     with pytest.raises(ConfigError, match="data.train_subset"):
         ImageDataModule(train_subset=5000).setup()
+
+
+CIFAR_FOLDER = SHARED / "cifar10"
+
+
+@pytest.fixture
+def cifar_image_folder():
+    if not (CIFAR_FOLDER / "test" / "truck").is_dir():
+        pytest.skip(f"CIFAR-10 ImageFolder not found at {CIFAR_FOLDER}")
+    return CIFAR_FOLDER
+
+
+def test_cifar_image_folder_reads_classes_in_order(cifar_image_folder):
+    from PIL import Image
+
+    datamodule = ImageDataModule(source="cifar10", root=str(cifar_image_folder), per_class_limit=5,
+                                 test_fraction=None, val_fraction=0.2, batch_size=4)
+    datamodule.setup()
+    assert len(datamodule.train_set) + len(datamodule.val_set) == 50 and len(datamodule.test_set) == 50
+    test = datamodule.test_set
+    assert test.images.shape == (50, 3, 32, 32) and test.images.dtype == torch.uint8
+    assert test.labels.tolist() == [label for label in range(10) for _ in range(5)]
+    # The first test image of class 9 is the first truck file by name, pixel for pixel.
+    first_truck = sorted((cifar_image_folder / "test" / "truck").glob("*.jpg"))[0]
+    expected = torch.from_numpy(np.asarray(Image.open(first_truck).convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(test.images[45], expected)
+
+
+def _image_folder(root, classes):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            Image.new("RGB", (32, 32), (10, 20, 30)).save(root / split / name / "0001.jpg")
+    return root
+
+
+def test_image_folder_with_a_foreign_or_missing_class_is_named(tmp_path):
+    _image_folder(tmp_path / "extra", [*CIFAR10_CLASSES, "cats"])
+    with pytest.raises(DataError, match="cats"):
+        ImageDataModule(source="cifar10", root=str(tmp_path / "extra"), test_fraction=None).setup()
+    _image_folder(tmp_path / "short", CIFAR10_CLASSES[:-1])
+    with pytest.raises(DataError, match="truck"):
+        ImageDataModule(source="cifar10", root=str(tmp_path / "short"), test_fraction=None).setup()
+
+
+def test_image_folder_rejects_a_test_fraction_and_bad_images(tmp_path):
+    root = _image_folder(tmp_path / "ok", CIFAR10_CLASSES)
+    with pytest.raises(ConfigError, match="test_fraction=null"):
+        ImageDataModule(source="cifar10", root=str(root), test_fraction=0.2).setup()
+    (root / "test" / "cat" / "0002.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="0002.jpg"):
+        ImageDataModule(source="cifar10", root=str(root), test_fraction=None, val_fraction=0.0).setup()
+    with pytest.raises(ConfigError, match="per_class_limit"):
+        ImageDataModule(source="digits", per_class_limit=3).setup()

@@ -1,25 +1,41 @@
-"""End to end: reproduce.py paper=pruning_quantisation scale=tiny trains, compresses, measures, plots.
-
-Only MobileNetV2 (the network every tiny claim is about) goes through the pipeline here, to keep
-the test short; AlexNet and ShuffleNetV2 are covered by the unit tests (build, prune, quantise)
-and by `make reproduce-pruning_quantisation SCALE=tiny`.
-"""
+"""End to end: reproduce.py paper=pruning_quantisation scale=tiny trains, compresses, measures, plots,
+and every tiny claim holds; with the mechanism off (sparsity 0) the size claim for pruning alone fails."""
 import subprocess
 import sys
 
 import pytest
 
 from common import PROJECT_ROOT
+from common.claims import NOT_REPRODUCED
 from tests.conftest import reproduce_tiny
 
 
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    # One folder for both slow tests: the mechanism-off run reuses the trained float networks.
+    return tmp_path_factory.mktemp("pruning_quantisation_tiny")
+
+
 @pytest.mark.slow
-def test_reproduce_pruning_quantisation_tiny(tmp_path):
-    reproduce_tiny("pruning_quantisation", tmp_path, arguments=["scales.tiny.compression.networks=[mobilenet]"])
-    assert (tmp_path / "tradeoffs.png").stat().st_size > 10_000
-    report = (tmp_path / "report.md").read_text()
-    assert "| mobilenet | pruned_quantised |" in report and "| overfit_pruned |" in report
-    assert "| mobilenet | slimmed_quantised |" in report
+def test_reproduce_pruning_quantisation_tiny(results_dir):
+    reproduce_tiny("pruning_quantisation", results_dir)
+    assert (results_dir / "tradeoffs.png").stat().st_size > 10_000
+    report = (results_dir / "report.md").read_text()
+    assert "| mobilenet | pruned_quantised |" in report and "| mobilenet | overfit_control |" in report
+    assert "| shufflenet | slimmed_quantised |" in report
+
+
+@pytest.mark.slow
+def test_size_claim_fails_with_sparsity_zero(results_dir):
+    summary, _ = reproduce_tiny(
+        "pruning_quantisation", results_dir, expect_pass=False,
+        arguments=["scales.tiny.compression.sparsity=0.0", "scales.tiny.compression.networks=[mobilenet]",
+                   "scales.tiny.overfit=null"],
+    )
+    verdicts = {c["id"]: c["verdict"] for c in summary["claims"]}
+    assert verdicts["tiny_mobilenet_slimmed_smaller"] == NOT_REPRODUCED
+    assert verdicts["tiny_mobilenet_pruned_sparse"] == NOT_REPRODUCED
+    assert summary["metrics"]["mobilenet/slimmed/size_ratio"] > 0.99
 
 
 def test_unknown_network_in_the_reproduce_settings_is_named(tmp_path):

@@ -127,32 +127,20 @@ def test_slimmed_network_equals_the_masked_one_when_the_removed_channels_output_
     assert serialized_bytes(quantised) < 0.4 * serialized_bytes(net)
 
 
-def test_slimming_is_deterministic_and_reloads_from_its_checkpoint(tmp_path):
+def test_slimmed_architecture_does_not_depend_on_the_weights():
+    # load_classifier rebuilds a slimmed run from its hyper-parameters on random weights: the widths
+    # slimming leaves must be those of the trained network it was slimmed from.
     torch.manual_seed(0)
-    trained = ImageClassifier("mobilenet", optimizer=torch.optim.SGD, in_channels=1)
-    init = tmp_path / "trained.ckpt"
-    torch.save({"state_dict": trained.state_dict()}, init)
-    slimmed = ImageClassifier("mobilenet", optimizer=torch.optim.SGD, in_channels=1, slim_sparsity=0.3, init_from=str(init))
-    assert slimmed.net.features[0][0].out_channels == 24  # 32 - round(9.6) = 22, rounded to a multiple of 8
-    with torch.no_grad():
-        for parameter in slimmed.parameters():
-            parameter.add_(0.01)
-    fine_tuned = tmp_path / "slimmed.ckpt"
-    torch.save({"state_dict": slimmed.state_dict()}, fine_tuned)
-    again = ImageClassifier("mobilenet", optimizer=torch.optim.SGD, in_channels=1, slim_sparsity=0.3, init_from=str(init))
-    again.load_state_dict(torch.load(fine_tuned, weights_only=True)["state_dict"])
-    images = torch.randn(3, 1, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(again.eval()(images), slimmed.eval()(images))
+    first = ImageClassifier("mobilenet", in_channels=1, slim_sparsity=0.3)
+    torch.manual_seed(1)
+    second = ImageClassifier("mobilenet", in_channels=1, slim_sparsity=0.3)
+    shapes = [tuple(t.shape) for t in first.state_dict().values()]
+    assert shapes == [tuple(t.shape) for t in second.state_dict().values()]
+    assert first.net.features[0][0].out_channels == 24  # 32 - round(9.6) = 22, rounded to a multiple of 8
 
 
-def test_bad_slimming_input_is_named(tmp_path):
+def test_bad_slimming_input_is_named():
     with pytest.raises(ConfigError, match="sparsity must be in \\[0, 1\\)"):
         slim_network(_conv_stack(), 1.0, torch.zeros(1, 3, 12, 12))
     with pytest.raises(ConfigError, match="cannot trace .*\\(1, 1, 4, 4\\)"):
         slim_network(build_network("alexnet", in_channels=1), 0.3, torch.zeros(1, 1, 4, 4))
-    with pytest.raises(ConfigError, match="model.slim_sparsity needs model.init_from"):
-        ImageClassifier("shufflenet", optimizer=torch.optim.SGD, in_channels=1, slim_sparsity=0.3)
-    with pytest.raises(ConfigError, match="not both"):
-        ImageClassifier("shufflenet", optimizer=torch.optim.SGD, in_channels=1, slim_sparsity=0.3, prune_sparsity=0.3,
-                        init_from=str(tmp_path / "x.ckpt"))
