@@ -43,9 +43,11 @@ def _check_geometry(image_size: int, width: int, nz: int) -> None:
 class Encoder(nn.Module):
     """(batch, 3, s, s) in [0, 1] -> (batch, nz) codes."""
 
-    def __init__(self, image_size: int = 64, width: int = 64, nz: int = 200, batch_norm: bool = False):
+    def __init__(self, image_size: int = 64, width: int = 64, nz: int = 200, batch_norm: bool = False,
+                 leak: float = 0.0):
         super().__init__()
         _check_geometry(image_size, width, nz)
+        self.leak = float(leak)
         channels = [3] + [width * 2**i for i in range(N_CONV)]
         self.convs = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c_in, c_out, 5, stride=2, padding=2),
@@ -60,7 +62,7 @@ class Encoder(nn.Module):
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != self.image_size or x.shape[3] != self.image_size:
             raise ValueError(f"expected images (batch, 3, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
         for conv in self.convs:
-            x = F.relu(conv(x))
+            x = F.leaky_relu(conv(x), self.leak)
         return self.linear(x.flatten(1))
 
 
@@ -145,6 +147,8 @@ class LesionAutoencoder(ReproModule):
         width: int = 64,
         nz: int = 200,
         decoder_kernel: int = 3,
+        batch_norm: bool = False,
+        leak: float = 0.0,
         discriminator_hidden: int = 1000,
         sigma: float = 0.1,
         adversarial: bool = True,
@@ -165,8 +169,8 @@ class LesionAutoencoder(ReproModule):
             raise ConfigError(f"model.classifier must be 'svm' or 'logistic', got {classifier!r}")
         self.save_hyperparameters(ignore=["optimizer", "discriminator_optimizer", "scheduler"])
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
-        self.encoder = Encoder(image_size, width, nz)
-        self.decoder = Decoder(image_size, width, nz, decoder_kernel)
+        self.encoder = Encoder(image_size, width, nz, batch_norm, leak)
+        self.decoder = Decoder(image_size, width, nz, decoder_kernel, batch_norm)
         self.discriminator = Discriminator(nz, discriminator_hidden)
         self.sigma = float(sigma)
         self.adversarial = bool(adversarial)
@@ -268,6 +272,8 @@ class SupervisedLesionClassifier(ReproModule):
         image_size: int = 64,
         width: int = 64,
         nz: int = 200,
+        batch_norm: bool = False,
+        leak: float = 0.0,
         pos_weight: float | None = None,
         scheduler=None,
         cpu_threads: int | None = None,
@@ -276,7 +282,7 @@ class SupervisedLesionClassifier(ReproModule):
         if pos_weight is not None and pos_weight <= 0:
             raise ConfigError(f"model.pos_weight must be > 0 or null, got {pos_weight}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.encoder = Encoder(image_size, width, nz)
+        self.encoder = Encoder(image_size, width, nz, batch_norm, leak)
         self.head = nn.Linear(nz, 1)
         self.pos_weight = pos_weight
         # Labels seen in training (benign, malignant): their base rate is the decision threshold,
@@ -304,8 +310,9 @@ class SupervisedLesionClassifier(ReproModule):
         self._test_scores = []
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        if dataloader_idx == 0 and self.trainer is not None and len(self.trainer.test_dataloaders or []) > 1:
-            return
+        loaders = self.trainer.test_dataloaders if self._trainer is not None else None
+        if dataloader_idx == 0 and isinstance(loaders, list | tuple) and len(loaders) > 1:
+            return  # the labelled training images: nothing to score
         self._test_scores.append((torch.sigmoid(self(batch["image"])).cpu(), batch["label"].cpu()))
 
     def on_test_epoch_end(self) -> None:
