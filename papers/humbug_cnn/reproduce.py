@@ -122,7 +122,7 @@ SPLIT_NAMES = {"random": "random 67/33 clip splits (the paper)", "recording": "6
 
 def _data_overrides(plan: DictConfig) -> list[str]:
     """data.root for a scale on the user's own folder (plan key data_root, `???` until given)."""
-    if "data_root" not in plan:
+    if "data_root" not in plan.keys():  # (`in` is False for a missing `???` value too)
         return []
     if OmegaConf.is_missing(plan, "data_root"):
         raise ConfigError(

@@ -135,3 +135,18 @@ def test_whole_folder_is_one_test_set(tmp_path):
     datamodule.test_on_whole_folder()
     batch = next(iter(datamodule.test_dataloader()))
     assert len(datamodule.test_set) == 3 and batch["label"].tolist() == [1, 1, 1]
+
+
+def test_real_scale_asks_for_its_folder():
+    from omegaconf import OmegaConf
+
+    from common import run
+    from common.errors import ConfigError
+    from papers.humbug_cnn.reproduce import _data_overrides
+
+    plan = run.compose("reproduce", ["paper=humbug_cnn", "scale=real"]).scales.real
+    with pytest.raises(ConfigError, match=r"scales.<scale>.data_root=DIR"):
+        _data_overrides(plan)
+    given = OmegaConf.merge(plan, {"data_root": "/somewhere/culex"})
+    assert _data_overrides(given) == ["data.root=/somewhere/culex"]
+    assert _data_overrides(run.compose("reproduce", ["paper=humbug_cnn", "scale=tiny"]).scales.tiny) == []
