@@ -26,6 +26,17 @@ QUICK_ECG = [
 ]
 
 
+@pytest.fixture(scope="session")
+def trained_quick_ecg(tmp_path_factory) -> tuple[Path, dict]:
+    """(run dir, metrics) of one quick ecg_unet training run, shared by the tests that need a
+    trained model (evaluation, prediction) instead of each training its own."""
+    from common import run
+
+    run_dir = tmp_path_factory.mktemp("quick_ecg")
+    metrics = run.train(run.compose("train", [*QUICK_ECG, "logger=csv", f"paths.output_dir={run_dir}"]))
+    return run_dir, metrics
+
+
 def _shared_excerpt(relative: str, must_hold: str) -> Path:
     folder = SHARED_DATA / relative
     if not (folder / must_hold).is_file():

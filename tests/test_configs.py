@@ -1,9 +1,12 @@
 """Every config composes; every experiment instantiates and runs one fast_dev_run batch on CPU."""
+import importlib
+
 import hydra
 import pytest
 from hydra.utils import instantiate
 
-from common import CONFIG_DIR, run
+from common import CONFIG_DIR, PROJECT_ROOT, run
+from tests.conftest import SHARED_DATA
 
 EXPERIMENTS = sorted(
     str(path.relative_to(CONFIG_DIR / "experiment").with_suffix(""))
@@ -11,24 +14,37 @@ EXPERIMENTS = sorted(
 )
 
 
-# Experiments whose data is real: the fixture (tests/conftest.py) giving a folder of real excerpts.
+# Experiments whose data is real read the excerpts in ../shared/data. Each paper names them in
+# tests/<paper>/real_data.py: DATA_ROOTS = {"<paper>/<exp>": "<folder under shared/data>"} and,
+# optionally, EXTRA_OVERRIDES = {"<paper>/<exp>": [...]}; a folder that needs building from the
+# excerpts is a session fixture of tests/conftest.py named in REAL_DATA_FIXTURES instead.
 REAL_DATA_FIXTURES = {
-    "ecg_unet/ludb": "ludb_excerpt",
     "humbug_cnn/zooniverse": "zooniverse_excerpt",
     "humbug_cnn/humbugdb": "humbugdb_excerpt",
-    "treatment_effects/ihdp": "ihdp_excerpt",
-    "treatment_effects/twins": "twins_excerpt",
-    "treatment_effects/jobs": "jobs_excerpt",
-    "pruning_quantisation/cifar10": "cifar10_excerpt",
 }
-# The CIFAR-10 excerpt is 200 training images with no test set: carve one out.
-EXTRA_OVERRIDES = {"pruning_quantisation/cifar10": ["data.test_fraction=0.2"]}
+
+
+def _per_paper(name: str) -> dict:
+    merged = {}
+    for module_file in sorted((PROJECT_ROOT / "tests").glob("*/real_data.py")):
+        module = importlib.import_module(f"tests.{module_file.parent.name}.real_data")
+        merged.update(getattr(module, name, {}))
+    return merged
+
+
+DATA_ROOTS = _per_paper("DATA_ROOTS")
+EXTRA_OVERRIDES = _per_paper("EXTRA_OVERRIDES")
 
 
 def _experiment_overrides(experiment, request):
     overrides = [f"experiment={experiment}", "logger=none", *EXTRA_OVERRIDES.get(experiment, [])]
     if experiment in REAL_DATA_FIXTURES:
         overrides.append(f"data.root={request.getfixturevalue(REAL_DATA_FIXTURES[experiment])}")
+    elif experiment in DATA_ROOTS:
+        root = SHARED_DATA / DATA_ROOTS[experiment]
+        if not root.exists():
+            pytest.skip(f"real data excerpt not found: {root}")
+        overrides.append(f"data.root={root}")
     return overrides
 
 

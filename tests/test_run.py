@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydra.errors import MissingConfigException
@@ -90,13 +91,32 @@ def test_wandb_logger_offline_writes_a_run(tmp_path, monkeypatch):
     assert runs and any(runs[0].glob("*.wandb"))
 
 
-def test_evaluate_reproduces_the_test_metrics_of_training(tmp_path):
-    trained = _train(tmp_path / "train", "logger=csv")
+def test_evaluate_reproduces_the_test_metrics_of_training(tmp_path, trained_quick_ecg):
+    run_dir, trained = trained_quick_ecg
     cfg = run.compose("evaluate", [*QUICK_ECG, f"paths.output_dir={tmp_path / 'eval'}",
-                                   f"ckpt_path={tmp_path / 'train' / 'checkpoints' / 'last.ckpt'}"])
+                                   f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"])
     evaluated = run.evaluate(cfg)
     assert evaluated["test/qrs_onset_f1"] == pytest.approx(trained["test/qrs_onset_f1"])
     assert evaluated["test/sample_accuracy"] == pytest.approx(trained["test/sample_accuracy"])
+
+
+def test_evaluate_scores_every_record_of_another_folder(tmp_path, trained_quick_ecg, ludb_excerpt):
+    run_dir, _ = trained_quick_ecg
+    folder = tmp_path / "unseen"
+    folder.mkdir()
+    names = (ludb_excerpt / "RECORDS").read_text().split()[:3]
+    for name in names:  # three LUDB records in a folder of their own, in the LUDB layout
+        for source in (ludb_excerpt / name).parent.glob(Path(name).name + ".*"):
+            target = folder / Path(name).parent / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    (folder / "RECORDS").write_text("\n".join(names) + "\n")
+    cfg = run.compose("evaluate", ["experiment=ecg_unet/ludb", "logger=none", f"paths.output_dir={tmp_path / 'eval'}",
+                                   f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"whole_folder={folder}",
+                                   "trainer.enable_progress_bar=false"])
+    metrics = run.evaluate(cfg)
+    assert 0 <= metrics["test/qrs_onset_f1"] <= 1
+    assert metrics["test/qrs_onset_n_true"] > 3 * 12 * 5  # every lead of all three records, several beats each
 
 
 def test_unknown_group_option_is_named():
@@ -138,7 +158,7 @@ def test_joblib_multirun_trains_each_seed(tmp_path):
     result = _script("-m", "hydra/launcher=joblib", "seed=0,1", *QUICK_ECG, "trainer.max_epochs=1",
                      f"paths.log_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
-    runs = sorted(tmp_path.glob("train/multirun/*/*/metrics.json"))
+    runs = sorted(tmp_path.glob("ecg_unet-tiny/multirun/*/*/metrics.json"))  # named after the experiment
     assert len(runs) == 2
     losses = [json.loads(path.read_text())["train/loss"] for path in runs]
     assert losses[0] != losses[1]

@@ -1,5 +1,4 @@
 """The tiny claims see what F1 at ±150 ms cannot: a constant shift and swapped QRS boundaries."""
-import numpy as np
 import pytest
 
 from common.claims import NOT_REPRODUCED, REPRODUCED, check_claims, claims_path, load_claims

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from common.errors import ConfigError
-from papers.ecg_unet.data import MODEL_RATE, generate_record
+from papers.ecg_unet.data import generate_record
 from papers.ecg_unet.model import EcgSegmenter, UNet1d
 
 
@@ -57,4 +57,3 @@ def test_delineate_reports_boundaries_in_the_input_sampling_rate():
     assert len(found) == len(expected)
     for f, e in zip(found, expected, strict=True):
         assert f.kind == e.kind and abs(f.onset - e.onset) <= 1 and abs(f.offset - e.offset) <= 1
-    assert MODEL_RATE == 500

@@ -1,0 +1,57 @@
+"""scripts/predict.py paper=ecg_unet: any WFDB record or CSV of leads, onsets/offsets out as CSV + PNG."""
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from common import PROJECT_ROOT
+from common.errors import ConfigError, DataError
+from papers.ecg_unet import predict
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "scripts/predict.py", "paper=ecg_unet", *args], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_wfdb_record_is_delineated_per_lead(trained_quick_ecg, ludb_excerpt, tmp_path):
+    run_dir, _ = trained_quick_ecg
+    result = _run(f"input={ludb_excerpt / 'data' / '1'}", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                  f"output={tmp_path / 'waves.csv'}", f"plot={tmp_path / 'waves.png'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "waves.csv")))
+    assert {row["lead"] for row in rows} <= {"i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6"}
+    assert all(int(r["onset_sample"]) <= int(r["offset_sample"]) < 5000 for r in rows)  # 10 s at 500 Hz
+    assert (tmp_path / "waves.png").stat().st_size > 10_000
+    assert "12 leads, 10.0 s" in result.stdout
+
+
+def test_csv_of_leads_at_its_own_rate(trained_quick_ecg, tmp_path):
+    run_dir, _ = trained_quick_ecg
+    from papers.ecg_unet.data import generate_record
+
+    record = generate_record(np.random.default_rng(1), "x", seconds=4.0, sampling_rate=250, n_leads=2)
+    path = tmp_path / "ecg.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["I", "II"])
+        writer.writerows(record.signal.T.tolist())
+    model = predict.load_delineator(run_dir / "checkpoints" / "last.ckpt")
+    signal, rate, names = predict.read_signal(path, 250)
+    assert rate == 250 and names == ["I", "II"] and signal.shape == record.signal.shape
+    waves = model.delineate(signal, rate)
+    assert len(waves) == 2 and all(w.offset < signal.shape[1] for lead in waves for w in lead)
+
+
+def test_bad_inputs_are_named(tmp_path):
+    (tmp_path / "x.csv").write_text("I\n1.0\n")
+    with pytest.raises(ConfigError, match="sampling_rate"):
+        predict.read_signal(tmp_path / "x.csv", None)
+    with pytest.raises(DataError, match="no WFDB header"):
+        predict.read_signal(tmp_path / "missing", None)
+    with pytest.raises(ConfigError, match="unknown arguments"):
+        predict.parse_arguments(["input=x", "colour=red"])
+    result = _run("input=" + str(tmp_path / "missing"), "ckpt_path=" + str(tmp_path / "none.ckpt"))
+    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
