@@ -167,6 +167,7 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool):
                 label = "base" if r["factor"] == "base" else r["value"]
                 ax.annotate(label, (gx, vy), fontsize=8)
             ax.set_xlabel("test gap (train acc − test acc)")
+            ax.tick_params(axis="x", labelrotation=30)
             ax.set_ylabel("scalar curvature R" if measure == "R" else "λ_max")
             ax.set_title(f"{factor.split('.')[-1]}")
     fig.tight_layout()
