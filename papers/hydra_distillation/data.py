@@ -10,11 +10,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from common.data import EpochSeededSampler
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
 
 
@@ -24,36 +23,36 @@ def toy_function(x: np.ndarray | torch.Tensor):
     return sin(x) - 0.1 * x + 0.1 * x**2 + 0.01 * x**3
 
 
-class _ArrayDataModule(pl.LightningDataModule):
-    """Holds float32 tensors built by `build()`; seeded shuffling that a resumed run repeats."""
+class _ArrayDataModule(ReproDataModule):
+    """Tensor data sets built by `build_sets()`: (train, in-domain test, [OOD test sets]).
 
+    On `common.datamodule.ReproDataModule` (batch size and seed checks, the training loader seeded
+    by (seed, epoch)); no validation set; the test loaders are [in-domain, *OOD sets].
+    """
+
+    item_seeds = False
     ood_names: list[str] = ["ood"]
 
-    def __init__(self, batch_size: int, seed: int, num_workers: int = 0):
-        super().__init__()
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.num_workers = int(num_workers)
-        self.train_set = self.test_set = None
+    def __init__(self, batch_size: int, seed: int, num_workers: int = 0, root: str | None = None,
+                 data_dir: str = "~/.cache/paper-repro"):
+        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers, root=root, data_dir=data_dir,
+                         eval_batch_size=1024)
         self.ood_sets: list[TensorDataset] = []
 
-    def build(self) -> tuple[TensorDataset, TensorDataset, list[TensorDataset]]:
+    def build_sets(self) -> tuple[TensorDataset, TensorDataset, list[TensorDataset]]:
         raise NotImplementedError
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            self.train_set, self.test_set, self.ood_sets = self.build()
-            if len(self.ood_sets) != len(self.ood_names):
-                raise DataError(f"built {len(self.ood_sets)} OOD sets for names {self.ood_names}")
+    def build(self):
+        train, test, self.ood_sets = self.build_sets()
+        if len(self.ood_sets) != len(self.ood_names):
+            raise DataError(f"built {len(self.ood_sets)} OOD sets for names {self.ood_names}")
+        return train, None, test
 
-    def train_dataloader(self) -> DataLoader:
-        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, item_seeds=False)
-        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
+    def val_dataloader(self) -> list:
+        return []
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [DataLoader(d, batch_size=1024) for d in (self.test_set, *self.ood_sets)]
+        return [self.eval_loader(d, "test") for d in (self.test_set, *self.ood_sets)]
 
 
 def _tensors(x: np.ndarray, y: np.ndarray, regression: bool) -> TensorDataset:
@@ -83,7 +82,7 @@ class ToyRegressionData(_ArrayDataModule):
     def sample(self, rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
         return toy_function(x) + self.noise * rng.standard_normal(x.shape)
 
-    def build(self):
+    def build_sets(self):
         rng = np.random.default_rng(self.data_seed)
         low, high = self.train_range
         x_train = rng.uniform(low, high, self.n_train)
@@ -120,7 +119,7 @@ class SpiralData(_ArrayDataModule):
         self.noise, self.turns, self.ood_radius = float(noise), float(turns), tuple(ood_radius)
         self.data_seed = int(data_seed)
 
-    def build(self):
+    def build_sets(self):
         rng = np.random.default_rng(self.data_seed)
         train = make_spiral(rng, self.n_train, self.n_classes, self.noise, self.turns)
         test = make_spiral(rng, self.n_test, self.n_classes, self.noise, self.turns)
@@ -219,19 +218,19 @@ class MnistData(_ArrayDataModule):
     def __init__(self, root: str | None = None, data_dir: str = "~/.cache/paper-repro", source: str = "test",
                  n_train: int | None = 8000, ood_shifts: tuple[str, ...] = ("rot90", "invert", "noise"),
                  batch_size: int = 256, seed: int = 0, data_seed: int = 0, num_workers: int = 0):
-        super().__init__(batch_size, seed, num_workers)
+        super().__init__(batch_size, seed, num_workers, root=root, data_dir=data_dir)
         if source not in ("test", "train"):
             raise ConfigError(f"data.source must be 'test' or 'train', got {source!r}")
         if not ood_shifts or any(s not in MNIST_SHIFTS for s in ood_shifts):
             raise ConfigError(f"data.ood_shifts must be a non-empty list of {MNIST_SHIFTS}, got {list(ood_shifts)}")
         if n_train is not None and n_train < 10:
             raise ConfigError(f"data.n_train must be >= 10 or null, got {n_train}")
-        self.root, self.data_dir, self.source = root, data_dir, source
+        self.source = source
         self.n_train = None if n_train is None else int(n_train)
         self.ood_names = list(ood_shifts)
         self.data_seed = int(data_seed)
 
-    def build(self):
+    def build_sets(self):
         to_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32).div(255.0)[:, None]  # noqa: E731
         test_images, test_labels = load_mnist("test", self.root, self.data_dir)
         if self.source == "test":

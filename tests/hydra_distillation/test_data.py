@@ -56,7 +56,7 @@ def test_spiral_classes_and_ood_annulus():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"ood_low": -5.0}, "ood_low < train_low"),
     ({"noise": 0.0}, "noise must be > 0"),
-    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
 ])
 def test_toy_bad_config(kwargs, message):
     with pytest.raises(ConfigError, match=message):
