@@ -231,6 +231,7 @@ class LesionAutoencoder(ReproModule):
         self.manual_backward(loss)
         opt_ae.step()
         self.log("train/rec_loss", rec, on_epoch=True, on_step=False, prog_bar=True)
+        self.log("train/loss", loss, on_epoch=True, on_step=False)  # the autoencoder's objective
 
     def validation_step(self, batch, batch_idx):
         x = batch["image"]
