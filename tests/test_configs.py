@@ -1,5 +1,6 @@
 """Every config composes; every experiment instantiates and runs one fast_dev_run batch on CPU."""
 import importlib
+import math
 
 import hydra
 import pytest
@@ -65,7 +66,7 @@ def test_experiment_fast_dev_run(experiment, request, tmp_path):
         "train", [*_experiment_overrides(experiment, request), "debug=fast_dev_run", f"paths.output_dir={tmp_path}"]
     )
     metrics = run.train(cfg)
-    assert metrics["train/loss"] > 0
+    assert math.isfinite(metrics["train/loss"])  # a negative log-likelihood may be negative
 
 
 @pytest.mark.parametrize("root", ["train", "evaluate"])
