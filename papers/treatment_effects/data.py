@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from common.data import cache_dir, download
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError
 
 IHDP_COVARIATES = tuple(f"x{i}" for i in range(1, 26))
@@ -334,18 +334,21 @@ def jobs_replication(paths: dict[str, Path], replication: int) -> Replication:
 
 
 def generate_replication(
-    seed: int, units: int = 500, dim: int = 5, selection: float = 1.0, noise: float = 0.5
+    seed: int, units: int = 500, dim: int = 5, selection: float = 1.0, noise: float = 0.5, heavy_tail: float = 0.0
 ) -> Replication:
     """Smooth nonlinear potential outcomes with a heterogeneous effect and selection on x.
 
     Treatment is drawn with propensity sigmoid(selection * (x1 + x2) / sqrt 2): `selection` = 0 is
     a randomised trial; large values leave treated and control units on opposite sides of the
     covariate space (poor overlap). Outcomes depend on the same covariates, so they confound.
+    `heavy_tail` = h > 0 adds h * exp(1.5 x3) to the control outcome only, as IHDP's exponential
+    response surface does: the effects get a log-normal tail (their sd is about 9 h, a few units
+    carry most of it) while the noise stays `noise`.
     """
-    if units < 20 or dim < 2 or selection < 0 or noise < 0:
+    if units < 20 or dim < 3 or selection < 0 or noise < 0 or heavy_tail < 0:
         raise ConfigError(
-            f"data.synthetic needs units >= 20, dim >= 2, selection >= 0, noise >= 0; "
-            f"got {units}, {dim}, {selection}, {noise}"
+            f"data.synthetic needs units >= 20, dim >= 3, selection >= 0, noise >= 0, heavy_tail >= 0; "
+            f"got {units}, {dim}, {selection}, {noise}, {heavy_tail}"
         )
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(units, dim))
@@ -356,6 +359,8 @@ def generate_replication(
     mu0 = np.sin(x[:, 0]) + 0.5 * x[:, 1] + 0.25 * x[:, 2] ** 2
     effect = 1.0 + np.tanh(x[:, 0]) + 0.5 * np.cos(x[:, 1])
     mu1 = mu0 + effect
+    if heavy_tail > 0:
+        mu0 = mu0 + heavy_tail * np.exp(1.5 * x[:, 2])
     y = np.where(t == 1, mu1, mu0) + noise * rng.normal(size=units)
     return Replication(f"synthetic-{seed}", x, t, y, mu0, mu1)
 
@@ -435,8 +440,24 @@ class _RepeatedBatch(Dataset):
         return self.batch
 
 
-class TreatmentEffectDataModule(pl.LightningDataModule):
-    """One replication (`source`: ihdp, twins, jobs or the generator `synthetic`) as one full batch."""
+def _unwrap(items: list[dict]) -> dict:
+    """Collate for loaders of `_RepeatedBatch`: each item is already a whole batch."""
+    return items[0]
+
+
+class TreatmentEffectDataModule(ReproDataModule):
+    """One replication (`source`: ihdp, twins, jobs or the generator `synthetic`) as one full batch.
+
+    On `common.datamodule.ReproDataModule`: `root`, `data_dir`, `split_seed` and `test_fraction`
+    are checked by the base. A step sees the whole replication, so there is no batch size to set
+    (it is 1: one full batch per step) and no order to seed; `steps_per_epoch` full-batch steps make
+    an epoch (a checkpoint), and the training loader hands over the same batch each time.
+    `validation_fraction` is the share of each arm's training units held out of the fit for early
+    stopping (not the base's `val_fraction`, which would split off a separate validation set).
+    """
+
+    item_seeds = False
+    eval_collate_fn = staticmethod(_unwrap)
 
     def __init__(
         self,
@@ -450,21 +471,17 @@ class TreatmentEffectDataModule(pl.LightningDataModule):
         steps_per_epoch: int = 50,
         synthetic: dict | None = None,
     ):
-        super().__init__()
         if source not in SOURCES:
             raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
         if replication < 1:
             raise ConfigError(f"data.replication must be >= 1, got {replication}")
         if steps_per_epoch < 1:
             raise ConfigError(f"data.steps_per_epoch must be >= 1, got {steps_per_epoch}")
-        self.source = source
-        self.root = root
-        self.data_dir = data_dir
-        self.replication = replication
-        self.test_fraction = test_fraction
-        self.split_seed = split_seed
         if not 0 <= validation_fraction < 1:
             raise ConfigError(f"data.validation_fraction must lie in [0, 1), got {validation_fraction}")
+        super().__init__(batch_size=1, test_fraction=test_fraction, split_seed=split_seed, root=root, data_dir=data_dir)
+        self.source = source
+        self.replication = replication
         self.validation_fraction = validation_fraction
         self.steps_per_epoch = steps_per_epoch
         self.synthetic = dict(synthetic or {})
@@ -480,9 +497,7 @@ class TreatmentEffectDataModule(pl.LightningDataModule):
             return jobs_replication(jobs_paths(self.root, self.data_dir), self.replication)
         return read_ihdp_csv(ihdp_path(self.root, self.data_dir, self.replication))
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.batch is not None:
-            return
+    def build(self) -> tuple[Dataset, None, Dataset]:
         self.data = self.load()
         seed = self.split_seed * 100_003 + self.replication
         if self.data.test_units is not None:  # the data set's own split (Jobs' train/test files)
@@ -491,12 +506,8 @@ class TreatmentEffectDataModule(pl.LightningDataModule):
             self.train_mask = split_units(len(self.data.t), self.test_fraction, seed=seed)
         held_out = validation_units(self.train_mask, self.data.t, self.validation_fraction, seed=seed + 1)
         self.batch = replication_batch(self.data, self.train_mask, held_out)
+        return _RepeatedBatch(self.batch, self.steps_per_epoch), None, _RepeatedBatch(self.batch, 1)
 
-    def _loader(self, repeats: int) -> DataLoader:
-        return DataLoader(_RepeatedBatch(self.batch, repeats), batch_size=None, num_workers=0)
-
-    def train_dataloader(self):
-        return self._loader(self.steps_per_epoch)
-
-    def test_dataloader(self):
-        return self._loader(1)
+    def train_dataloader(self) -> DataLoader:
+        # Every item is the same full batch, so the base's (seed, epoch)-ordered sampler has nothing to order.
+        return self._loader(self.train_set, batch_size=1, shuffle=False, collate_fn=_unwrap)

@@ -38,6 +38,10 @@ class Posterior:
     cholesky: torch.Tensor  # of K + noise I (RBF, n x n), or of the weights' posterior precision (linear, d x d)
     weights: torch.Tensor  # K^-1 y (RBF), or the posterior mean of the weights (linear)
     negative_log_likelihood: torch.Tensor  # per point
+    # Linear kernel only: the public DKLITE code's data-fit term, -(alpha/d) (Z'y)' A^-1 (Z'y) (no log-determinant)
+    released_fit: torch.Tensor | None = None
+    prior_precision: torch.Tensor | None = None  # linear kernel: the alpha and beta this posterior used
+    noise_precision: torch.Tensor | None = None
 
 
 def cholesky_with_jitter(matrix: torch.Tensor, owner) -> torch.Tensor:
@@ -67,7 +71,8 @@ class BayesianLinearRegression(nn.Module):
     posterior latent variance at z: z' A^-1 z.
     """
 
-    def __init__(self, input_dim: int, prior_precision: float = 1000.0, noise_precision: float = 1.0):
+    def __init__(self, input_dim: int, prior_precision: float = 1000.0, noise_precision: float = 1.0,
+                 learn_noise: bool = False, learn_prior: bool = False, evidence: bool = False):
         super().__init__()
         if input_dim < 1 or prior_precision <= 0 or noise_precision <= 0:
             raise ValueError(
@@ -75,20 +80,60 @@ class BayesianLinearRegression(nn.Module):
                 f"got {input_dim}, {prior_precision}, {noise_precision}"
             )
         self.input_dim = input_dim
-        self.prior_precision = float(prior_precision)
-        self.noise_precision = float(noise_precision)
+        # learn_noise / learn_prior: the noise / prior precision is a parameter fit by the marginal
+        # likelihood (type-II maximum likelihood), starting at the given value; else it stays fixed.
+        for name, value, learn in (("log_noise_precision", noise_precision, learn_noise),
+                                   ("log_prior_precision", prior_precision, learn_prior)):
+            log_value = torch.tensor(math.log(value), dtype=torch.float64)
+            if learn:
+                setattr(self, name, nn.Parameter(log_value))
+            else:
+                self.register_buffer(name, log_value)
+        # evidence: alpha and beta are re-estimated at every conditioning by the evidence approximation
+        # (MacKay's fixed point, Bishop PRML 3.5.2) on the current features, starting from the values above.
+        self.evidence = evidence
         self.warned_about_jitter = False
 
-    def prior_variance(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Prior variance of f at `inputs`: |z|^2 / prior_precision."""
-        return (inputs.double() ** 2).sum(-1) / self.prior_precision
+    @property
+    def noise_precision(self) -> torch.Tensor:
+        return self.log_noise_precision.exp()
+
+    @torch.no_grad()
+    def evidence_precisions(self, inputs: torch.Tensor, targets: torch.Tensor, iterations: int = 30):
+        """(alpha, beta) maximising the marginal likelihood of `targets` on fixed `inputs` (no gradient)."""
+        inputs, targets = inputs.double(), targets.double().reshape(-1)
+        n = inputs.shape[0]
+        eigenvalues, vectors = torch.linalg.eigh(inputs.T @ inputs)
+        eigenvalues = eigenvalues.clamp_min(0)
+        projected = vectors.T @ (inputs.T @ targets)
+        total = (targets**2).sum()
+        alpha, beta = self.prior_precision.double(), self.noise_precision.double()
+        for _ in range(iterations):
+            weights = beta * projected / (alpha + beta * eigenvalues)
+            gamma = (beta * eigenvalues / (alpha + beta * eigenvalues)).sum()
+            residual = (total - 2 * (weights * projected).sum() + (eigenvalues * weights**2).sum()).clamp_min(1e-12)
+            alpha = (gamma / (weights**2).sum().clamp_min(1e-12)).clamp(1e-6, 1e6)
+            beta = ((n - gamma).clamp_min(1e-6) / residual).clamp(1e-6, 1e6)
+        return alpha, beta
+
+    @property
+    def prior_precision(self) -> torch.Tensor:
+        return self.log_prior_precision.exp()
+
+    def prior_variance(self, inputs: torch.Tensor, posterior: Posterior | None = None) -> torch.Tensor:
+        """Prior variance of f at `inputs`: |z|^2 / prior_precision (the one `posterior` used, if given)."""
+        alpha = self.prior_precision if posterior is None or posterior.prior_precision is None else posterior.prior_precision
+        return (inputs.double() ** 2).sum(-1) / alpha.to(torch.float64)
 
     def condition(self, inputs: torch.Tensor, targets: torch.Tensor) -> Posterior:
         inputs, targets = inputs.double(), targets.double().reshape(-1, 1)
         n, d = inputs.shape
         if n == 0:
             raise ValueError("a regressor needs at least one training point")
-        alpha, beta = self.prior_precision, self.noise_precision
+        if self.evidence:
+            alpha, beta = self.evidence_precisions(inputs, targets)
+        else:
+            alpha, beta = self.prior_precision.to(inputs.dtype), self.noise_precision.to(inputs.dtype)
         precision = alpha * torch.eye(d, dtype=inputs.dtype, device=inputs.device) + beta * inputs.T @ inputs
         factor = cholesky_with_jitter(precision, self)
         mean = beta * torch.cholesky_solve(inputs.T @ targets, factor)  # (d, 1)
@@ -96,8 +141,10 @@ class BayesianLinearRegression(nn.Module):
         log_det = 2 * torch.log(torch.diagonal(factor)).sum()  # log |A|
         # -log N(y; 0, Z Z'/alpha + I/beta), written with the weights' posterior (Bishop, PRML eq. 3.86)
         nll = (0.5 * beta * (residual**2).sum() + 0.5 * alpha * (mean**2).sum() + 0.5 * log_det
-               - 0.5 * d * math.log(alpha) - 0.5 * n * math.log(beta) + 0.5 * n * math.log(2 * math.pi))
-        return Posterior(None, factor, mean, nll / n)
+               - 0.5 * d * torch.log(alpha) - 0.5 * n * torch.log(beta) + 0.5 * n * math.log(2 * math.pi))
+        explained = torch.linalg.solve_triangular(factor, inputs.T @ targets, upper=False)  # L^-1 Z'y
+        released_fit = -(alpha / d) * (explained**2).sum()
+        return Posterior(None, factor, mean, nll / n, released_fit, alpha, beta)
 
     def predict(self, posterior: Posterior, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and variance of the latent function (noise excluded) at `inputs`."""
@@ -130,7 +177,7 @@ class GaussianProcess(nn.Module):
     def noise(self) -> torch.Tensor:
         return self.log_noise.exp()
 
-    def prior_variance(self, inputs: torch.Tensor) -> torch.Tensor:
+    def prior_variance(self, inputs: torch.Tensor, posterior: Posterior | None = None) -> torch.Tensor:
         """Prior variance of f at `inputs`: the signal scale, the same everywhere."""
         return self.scale.expand(inputs.shape[0])
 

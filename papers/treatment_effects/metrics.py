@@ -24,6 +24,18 @@ def ate_error(estimated_effects, true_effects) -> float:
     return float(abs(estimated.mean() - true.mean()))
 
 
+def sqrt_pehe_keeping(estimated_effects, true_effects, variance, keep: float = 0.9) -> float:
+    """sqrt(PEHE) on the units left after dropping the most uncertain ones: the n - int((1 - keep) n)
+    units of lowest predicted `variance` (ties by position), as the public DKLITE tutorial counts."""
+    estimated, true = _effects(estimated_effects, true_effects)
+    variance = np.asarray(variance, dtype=float).ravel()
+    if variance.shape != estimated.shape or not 0 < keep <= 1:
+        raise ValueError(f"variance must match the effects ({estimated.shape}) and keep lie in (0, 1], got "
+                         f"{variance.shape}, {keep}")
+    kept = np.argsort(variance, kind="stable")[: estimated.size - int((1 - keep) * estimated.size + 1e-9)]
+    return sqrt_pehe(estimated[kept], true[kept])
+
+
 def mean_and_stderr(values) -> tuple[float, float]:
     """Mean and standard error (sample std with ddof=1 over sqrt(n)); 0 error for a single value."""
     values = np.asarray(values, dtype=float).ravel()

@@ -31,17 +31,24 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import torch
 from torch import nn
 
 from common.errors import ConfigError, DataError
 from common.lightning import ReproModule
 from papers.treatment_effects.gp import BayesianLinearRegression, GaussianProcess
-from papers.treatment_effects.metrics import effect_scores
+from papers.treatment_effects.metrics import effect_scores, sqrt_pehe_keeping
 
 KERNELS = ("linear", "rbf")
+LIKELIHOODS = ("exact", "released")  # exact per-unit NLL; or the public code's data-fit term (no log-det)
+STOPPING = ("held_out", "loss_plateau")  # our held-out factual error; or the public code's plateau rule
+PRECISIONS = ("fixed", "evidence")  # alpha, beta as given; or re-estimated by the evidence approximation
+KEEP = 0.9  # share of units kept when the most uncertain are dropped (the public tutorial drops 10 %)
 # Early stopping skips the optimizer step on purpose by returning None from training_step.
 warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`")
+# The batch stays where it is on CPU (Dklite.transfer_batch_to_device); Lightning says so on every run.
+warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device`")
 
 
 def mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
@@ -91,7 +98,12 @@ class Dklite(ReproModule):
         noise_precision: float = 1.0,
         gp_lengthscale: float = 1.0,
         gp_noise: float = 0.1,
+        learn_noise: bool = False,
+        learn_prior: bool = False,
+        precisions: str = "fixed",
+        likelihood: str = "exact",
         patience: int | None = None,
+        stopping: str = "held_out",
         cpu_threads: int | None = 1,
     ):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
@@ -109,6 +121,12 @@ class Dklite(ReproModule):
                             ("gp_lengthscale", gp_lengthscale), ("gp_noise", gp_noise)):
             if not value > 0:
                 raise ConfigError(f"model.{name} must be > 0, got {value}")
+        for name, value, allowed in (("likelihood", likelihood, LIKELIHOODS), ("stopping", stopping, STOPPING),
+                                     ("precisions", precisions, PRECISIONS)):
+            if value not in allowed:
+                raise ConfigError(f"model.{name} must be one of {allowed}, got {value!r}")
+        if likelihood == "released" and kernel != "linear":
+            raise ConfigError("model.likelihood=released is the public code's linear-kernel term; use kernel=linear")
         if patience is not None and patience < 1:
             raise ConfigError(f"model.patience must be >= 1 or null (no early stopping), got {patience}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -116,7 +134,9 @@ class Dklite(ReproModule):
         self.encoder = mlp([input_dim, *widths, feature_dim], final_activation=True)
         self.decoder = mlp([feature_dim, *widths, input_dim], final_activation=False)
         if kernel == "linear":
-            regressors = [BayesianLinearRegression(feature_dim, prior_precision, noise_precision) for _ in range(2)]
+            regressors = [BayesianLinearRegression(feature_dim, prior_precision, noise_precision, learn_noise=learn_noise,
+                                                   learn_prior=learn_prior, evidence=precisions == "evidence")
+                          for _ in range(2)]
         else:
             regressors = [GaussianProcess(feature_dim, lengthscale=gp_lengthscale * feature_dim**0.5, noise=gp_noise)
                           for _ in range(2)]
@@ -125,7 +145,9 @@ class Dklite(ReproModule):
         self.variance_weight = variance_weight
         self.variance_normalised = variance_normalised
         self.reconstruction_weight = reconstruction_weight
+        self.likelihood = likelihood
         self.patience = patience
+        self.stopping = stopping
         self._reset_early_stopping()
 
     # ------------------------------------------------------------------ model
@@ -145,23 +167,42 @@ class Dklite(ReproModule):
         return posteriors, means
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """The training loss and its parts, on the units of `fit_mask` (all training units if absent)."""
+        """The training loss and its parts, on the units of `fit_mask` (all training units if absent);
+        with held-out training units, also `validation_mse`: their factual squared error under the
+        same weights and regressors (no gradient), which early stopping reads."""
         self._check(batch)
-        fit = batch.get("fit_mask", batch["train_mask"])
-        x, t, y = batch["x"][fit], batch["t"][fit], batch["y"][fit]
-        features = self.encoder(x)
-        posteriors, _ = self.fit_arms(features, t, y)
+        train = batch["train_mask"]
+        fit = batch.get("fit_mask", train)
+        held_out = train & ~fit
+        used = fit | held_out
+        features_used = self.encoder(batch["x"][used])
+        in_fit = fit[used]
+        features, x = features_used[in_fit], batch["x"][fit]
+        t, y = batch["t"][fit], batch["y"][fit]
+        posteriors, means = self.fit_arms(features, t, y)
         overlap = features.new_zeros((), dtype=torch.float64)
         for arm, (gp, posterior) in enumerate(zip(self.gps, posteriors, strict=True)):
             other = features[t != arm]
             _, variance = gp.predict(posterior, other)
             if self.variance_normalised:
-                variance = variance / gp.prior_variance(other).clamp_min(1e-12)
+                variance = variance / gp.prior_variance(other, posterior).clamp_min(1e-12)
             overlap = overlap + variance.mean()
-        likelihood = posteriors[0].negative_log_likelihood + posteriors[1].negative_log_likelihood
+        if self.likelihood == "released":
+            likelihood = posteriors[0].released_fit + posteriors[1].released_fit
+        else:
+            likelihood = posteriors[0].negative_log_likelihood + posteriors[1].negative_log_likelihood
         reconstruction = ((self.decoder(features) - x) ** 2).sum(1).mean()
         total = likelihood + self.variance_weight * overlap + self.reconstruction_weight * reconstruction
-        return {"loss": total, "nll": likelihood, "overlap_variance": overlap, "reconstruction": reconstruction}
+        parts = {"loss": total, "nll": likelihood, "overlap_variance": overlap, "reconstruction": reconstruction}
+        if held_out.any():
+            with torch.no_grad():
+                z, t_held, y_held = features_used[~in_fit].detach(), batch["t"][held_out], batch["y"][held_out]
+                predicted = torch.zeros(len(z), dtype=torch.float64, device=z.device)
+                for arm, (gp, posterior, mean) in enumerate(zip(self.gps, posteriors, means, strict=True)):
+                    rows = t_held == arm
+                    predicted[rows] = gp.predict(posterior, z[rows])[0] + mean.detach()
+                parts["validation_mse"] = ((predicted - y_held.double()) ** 2).mean()
+        return parts
 
     @torch.no_grad()
     def factual_predictions(self, batch: dict, condition_on: torch.Tensor) -> torch.Tensor:
@@ -193,56 +234,92 @@ class Dklite(ReproModule):
             outcomes.append((predicted + mean) * batch["y_std"] + batch["y_mean"])
         return outcomes[0], outcomes[1]
 
+    @torch.no_grad()
+    def effect_variance(self, batch: dict) -> torch.Tensor:
+        """Posterior variance of mu1 - mu0 at every unit (the two arms' latent variances summed, as the
+        public tutorial ranks units), regressors conditioned on all training units; standardised units."""
+        self._check(batch)
+        train = batch["train_mask"]
+        features = self.encoder(batch["x"])
+        posteriors, _ = self.fit_arms(features[train], batch["t"][train], batch["y"][train])
+        return sum(gp.predict(posterior, features)[1] for gp, posterior in zip(self.gps, posteriors, strict=True))
+
     # ------------------------------------------------------------------ early stopping
 
     def _reset_early_stopping(self) -> None:
         self.best = BestWeights(self.patience)
         self.stopped_at: int | None = None
+        self.loss_history: list[float] = []
+        self._epoch_sums: dict[str, float] = {}
+        self._epoch_steps = 0
 
-    def _early_stopping_step(self, batch: dict) -> bool:
-        """Record the held-out factual error of the current weights; True when training should stop."""
-        if self.patience is None:
+    def _plateaued(self) -> bool:
+        """The public code's stop rule, on the training losses so far: after 50 steps, stop once the mean
+        absolute change of the last 10 differs from that of the 30 before by less than their std."""
+        if len(self.loss_history) - 1 <= 50:
             return False
-        if "fit_mask" not in batch or bool((batch["fit_mask"] == batch["train_mask"]).all()):
-            raise ConfigError(
-                f"model.patience={self.patience} needs held-out training units: set data.validation_fraction > 0 "
-                "(or model.patience=null to train for trainer.max_epochs)"
-            )
-        error = float(self.validation_error(batch))
-        self.log("train/validation_mse", error, on_step=False, on_epoch=True, batch_size=1)
-        return self.best.update(self, error, self.global_step)
+        changes = np.abs(np.diff(self.loss_history))
+        recent, before = changes[-10:], changes[-40:-10]
+        return bool(abs(recent.mean() - before.mean()) < before.std())
 
     def on_train_start(self) -> None:
         if self.stopped_at is not None:  # a finished, early-stopped run that is being resumed
             self.trainer.should_stop = True
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        # One replication is one small full batch already in memory: on CPU there is nothing to move,
+        # and Lightning's generic walk through the dict costs more than the step itself.
+        if device.type == "cpu":
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def training_step(self, batch, batch_idx):
         if self.stopped_at is not None:
             return None
-        if self._early_stopping_step(batch):
-            self.stopped_at = self.global_step
-            self.best.restore(self)
-            self.trainer.should_stop = True
-            return None  # no optimizer step: the restored best weights are the result
+        if self.patience is not None and self.stopping == "held_out" and not bool(
+                (batch["train_mask"] & ~batch.get("fit_mask", batch["train_mask"])).any()):
+            raise ConfigError(
+                f"model.patience={self.patience} needs held-out training units: set data.validation_fraction > 0 "
+                "(or model.patience=null to train for trainer.max_epochs)"
+            )
         losses = self.losses(batch)
+        if self.patience is not None and self.stopping == "held_out":
+            if self.best.update(self, float(losses["validation_mse"]), self.global_step):
+                self.stopped_at = self.global_step
+                self.best.restore(self)
+                self.trainer.should_stop = True
+                return None  # no optimizer step: the restored best weights are the result
+        # Per-epoch means, logged once at the epoch's end (Lightning's per-step logging cost more than the step).
         for name, value in losses.items():
-            self.log(f"train/{name}", value.float(), on_step=False, on_epoch=True, prog_bar=name == "loss", batch_size=1)
+            self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + float(value.detach())
+        self._epoch_steps += 1
+        if self.stopping == "loss_plateau":
+            self.loss_history.append(float(losses["loss"].detach()))
+            if self._plateaued():
+                self.stopped_at = self.global_step + 1  # this step's update is still applied, as in the public code
+                self.trainer.should_stop = True
         return losses["loss"]
 
     def on_train_epoch_end(self) -> None:
         # Runs before the checkpoint callback saves last.ckpt: the saved weights are the best ones.
+        for name, total in self._epoch_sums.items():
+            self.log("train/" + name, total / max(self._epoch_steps, 1), prog_bar=name == "loss", batch_size=1)
+        self._epoch_sums, self._epoch_steps = {}, 0
         last_epoch = self.trainer.max_epochs is not None and self.current_epoch + 1 >= self.trainer.max_epochs
-        if self.patience is not None and last_epoch and self.stopped_at is None:
+        held_out = self.patience is not None and self.stopping == "held_out"
+        if held_out and last_epoch and self.stopped_at is None:
             self.stopped_at = self.global_step
             self.best.restore(self)
         if self.stopped_at is not None:
-            self.log("train/best_step", float(self.best.step), batch_size=1)
-            self.log("train/best_validation_mse", self.best.error, batch_size=1)
+            self.log("train/stopped_at", float(self.stopped_at), batch_size=1)
+            if held_out:
+                self.log("train/best_step", float(self.best.step), batch_size=1)
+                self.log("train/best_validation_mse", self.best.error, batch_size=1)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["dklite_early_stopping"] = {
             "best_error": self.best.error, "best_step": self.best.step,
-            "best_state": self.best.state, "stopped_at": self.stopped_at,
+            "best_state": self.best.state, "stopped_at": self.stopped_at, "loss_history": list(self.loss_history),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -250,6 +327,7 @@ class Dklite(ReproModule):
         if saved is not None:
             self.best.error, self.best.step = saved["best_error"], saved["best_step"]
             self.best.state, self.stopped_at = saved["best_state"], saved["stopped_at"]
+            self.loss_history = list(saved.get("loss_history", []))
 
     # ------------------------------------------------------------------ test
 
@@ -259,7 +337,11 @@ class Dklite(ReproModule):
         true = (batch["mu1"] - batch["mu0"]).cpu().numpy() if "mu0" in batch else None
         randomised = batch["randomised"].cpu().numpy() if "randomised" in batch else None
         y = (batch["y"].double() * batch["y_std"] + batch["y_mean"]).cpu().numpy()
-        metrics = effect_scores(effects, batch["t"].cpu().numpy(), y, batch["train_mask"].cpu().numpy(),
-                                true_effects=true, randomised=randomised)
+        train = batch["train_mask"].cpu().numpy()
+        metrics = effect_scores(effects, batch["t"].cpu().numpy(), y, train, true_effects=true, randomised=randomised)
+        if true is not None:
+            variance = self.effect_variance(batch).cpu().numpy()
+            for prefix, units in (("in_", train), ("out_", ~train)):
+                metrics[f"{prefix}sqrt_pehe_keep90"] = sqrt_pehe_keeping(effects[units], true[units], variance[units], KEEP)
         for name, value in metrics.items():
             self.log(f"test/{name}", value, batch_size=1)

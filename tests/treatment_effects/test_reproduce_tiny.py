@@ -1,13 +1,22 @@
-"""End to end: `make reproduce-treatment_effects SCALE=tiny` trains, compares, draws, passes its claims."""
+"""End to end: `make reproduce-treatment_effects SCALE=tiny` trains, compares, draws, passes its claims;
+then, on the same runs, the predictive-variance claims fail when units are ranked at random."""
 import pytest
 
 from tests.conftest import reproduce_tiny
 
+VARIANCE_CLAIMS = {"tiny_variance_drop"}
+
 
 @pytest.mark.slow
 def test_reproduce_treatment_effects_tiny(tmp_path):
-    _, stderr = reproduce_tiny("treatment_effects", tmp_path, ["logger=none"])
+    summary, stderr = reproduce_tiny("treatment_effects", tmp_path, ["logger=none"])
     assert (tmp_path / "treatment_effects.png").stat().st_size > 10_000
     report = (tmp_path / "report.md").read_text()
-    assert "| S-learner (RF) |" in report and "DKLITE without variance term" in report
+    assert "| S-learner (RF, OOB-tuned) |" in report and "heavy-tailed" in report and "median" in report
     assert "replication" in stderr  # the progress bar over replications
+    # Mechanism off: the same trained runs (reused: same config and code), units ranked at random.
+    off, _ = reproduce_tiny("treatment_effects", tmp_path, ["logger=none"], ["scales.tiny.uncertainty=random"],
+                            expect_pass=False)
+    verdicts = {c["id"]: c["verdict"] for c in off["claims"]}
+    assert all(verdicts[c] == "not reproduced" for c in VARIANCE_CLAIMS), verdicts
+    assert verdicts["tiny_out_sqrt_pehe"] == "reproduced"  # only the variance claims depend on the ranking
