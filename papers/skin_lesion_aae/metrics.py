@@ -78,7 +78,7 @@ class PlattScaledSVM:
         self.svm = LinearSVC(C=c, class_weight="balanced", random_state=seed, max_iter=20000)
         self.seed = seed
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "PlattScaledSVM":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> PlattScaledSVM:
         self.svm.fit(x, y)
         folds = min(3, int(np.bincount(y).min()))
         decision = None

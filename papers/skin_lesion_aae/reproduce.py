@@ -25,9 +25,19 @@ import torch
 from omegaconf import DictConfig
 
 from common.reproduce import PaperResults, load_trained_run, train_experiment
-from papers.skin_lesion_aae.metrics import binary_metrics, fit_code_classifier, prior_match, select_labelled
+from papers.skin_lesion_aae.metrics import (
+    binary_metrics,
+    fit_code_classifier,
+    prior_match,
+    select_labelled,
+)
 from papers.skin_lesion_aae.model import corrupt
-from papers.skin_lesion_aae.plots import plot_auc_vs_fraction, plot_embedding, plot_reconstructions, plot_roc
+from papers.skin_lesion_aae.plots import (
+    plot_auc_vs_fraction,
+    plot_embedding,
+    plot_reconstructions,
+    plot_roc,
+)
 
 METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "spec_at_sens90", "spec_at_sens95")
 TABLE_METRICS = ("auc", "balanced_accuracy", "spec_at_sens90", "spec_at_sens95")

@@ -1,8 +1,8 @@
 """The autoencoder family: shapes, the two adversarial losses, the corruption, determinism."""
-import numpy as np
+from functools import partial
+
 import pytest
 import torch
-from functools import partial
 
 from common.errors import ConfigError
 from papers.skin_lesion_aae.model import (
@@ -94,8 +94,8 @@ def test_one_training_step_of_each_variant_runs_and_only_the_adversarial_ones_tr
         before_d = [p.clone() for p in model.discriminator.parameters()]
         before_e = [p.clone() for p in model.encoder.parameters()]
         model.training_step(batch, 0)
-        moved_d = any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
-        moved_e = any(not torch.equal(a, b) for a, b in zip(before_e, model.encoder.parameters()))
+        moved_d = any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters(), strict=True))
+        moved_e = any(not torch.equal(a, b) for a, b in zip(before_e, model.encoder.parameters(), strict=True))
         assert moved_e and moved_d == adversarial
         assert model.name == {(0.0, False): "AE", (0.1, False): "DAE", (0.0, True): "AAE", (0.1, True): "DAAE"}[(sigma, adversarial)]
 
@@ -109,7 +109,7 @@ def test_same_seed_same_codes():
         torch.manual_seed(5)
         losses = model.losses(x)
         codes.append((model.encode(x), losses["rec"].detach(), losses["dis"].detach()))
-    assert all(torch.equal(a, b) for a, b in zip(*codes))
+    assert all(torch.equal(a, b) for a, b in zip(*codes, strict=True))
 
 
 def test_supervised_baseline_shapes_and_threshold_from_training_labels():

@@ -1,7 +1,7 @@
 """The claims: the mechanism switched off must fail them; the tiny reproduction end to end."""
 import pytest
 
-from common.claims import NOT_REPRODUCED, PASSING, check_claims, claims_path, load_claims
+from common.claims import NOT_REPRODUCED, check_claims, claims_path, load_claims
 from tests.conftest import reproduce_tiny
 
 PAPER = "skin_lesion_aae"
