@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import reproduce_tiny
 
-VARIANCE_CLAIMS = {"tiny_variance_drop"}
+VARIANCE_CLAIMS = {"tiny_variance_drop", "heavy_variance_drop"}
 
 
 @pytest.mark.slow
