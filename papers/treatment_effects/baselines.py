@@ -18,7 +18,6 @@ from papers.treatment_effects.data import Replication, replication_batch, valida
 from papers.treatment_effects.metrics import effect_scores
 from papers.treatment_effects.model import BestWeights, mlp
 
-
 # Forest settings tried per fit; the one with the lowest out-of-bag squared error is kept. Out-of-bag
 # error is the forest's own cross-validation estimate (each tree is scored on the units it did not
 # draw), so tuning costs one fit per setting instead of one per setting and fold.
