@@ -40,6 +40,10 @@ def _dry(words: list[str]) -> list[str]:
         return []  # not Hydra scripts; `make -n` already showed how they are called
     if script == "scripts/predict.py":
         return [*words, "--check"]
+    if "-m" in words:  # a sweep: compose its first job (Hydra takes --cfg without --multirun only)
+        words = [w for w in words if w != "-m"]
+        words = [w.split("=", 1)[0] + "=" + w.split("=", 1)[1].split(",")[0]
+                 if "=" in w and "," in w and "[" not in w else w for w in words]
     return [*words, "--cfg", "job"]
 
 

@@ -4,7 +4,7 @@ RECORD is a WFDB record (its path with or without `.hea`), or a CSV with one col
 mV, a header row of lead names) read at `sampling_rate=HZ`. Writes the onsets and offsets of the
 P, QRS and T waves of every lead as CSV (`output=`, default `<record>.waves.csv`) and a strip of
 one lead as PNG (`plot=`, default `<record>.waves.png`). Without `ckpt_path=` it uses the network
-trained on LUDB that ships in `papers/ecg_unet/pretrained/` (see its README there).
+trained on LUDB in `papers/ecg_unet/pretrained/`, once one ships there (ludb_unet.pt + .json).
 """
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def load_delineator(ckpt_path: str | None = None, model_config: str | None = Non
     """A trained EcgSegmenter: the shipped LUDB network, or a checkpoint with its run's config."""
     if ckpt_path is None:
         ckpt_path, model_config = PRETRAINED / "ludb_unet.pt", PRETRAINED / "ludb_unet.json"
+        if not Path(ckpt_path).is_file():
+            raise ConfigError(f"no trained network ships in {PRETRAINED} yet: give ckpt_path=<a training run's "
+                              "checkpoints/last.ckpt> (make reproduce-ecg_unet SCALE=full trains one)")
     if model_config is None:
         model_config = Path(ckpt_path).parent.parent / "config.yaml"  # a training run's checkpoints/..
     model_config = Path(model_config)
