@@ -26,6 +26,17 @@ QUICK_ECG = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _restore_deterministic_algorithms():
+    """A Trainer(deterministic=True) switches torch's deterministic mode on for the whole process;
+    put it back after each test so that a test's outcome does not depend on the ones before it."""
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
 @pytest.fixture(scope="session")
 def trained_quick_ecg(tmp_path_factory) -> tuple[Path, dict]:
     """(run dir, metrics) of one quick ecg_unet training run, shared by the tests that need a
