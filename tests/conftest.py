@@ -28,13 +28,14 @@ QUICK_ECG = [
 
 @pytest.fixture(autouse=True)
 def _restore_deterministic_algorithms():
-    """A Trainer(deterministic=True) switches torch's deterministic mode on for the whole process;
-    put it back after each test so that a test's outcome does not depend on the ones before it."""
+    """A Trainer(deterministic=True) switches torch's deterministic mode on for the whole process
+    (in a test or in a session fixture set up before it); each test starts in torch's default mode,
+    so that its outcome does not depend on the ones before it."""
     import torch
 
-    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
     yield
-    torch.use_deterministic_algorithms(before)
+    torch.use_deterministic_algorithms(False)
 
 
 @pytest.fixture(scope="session")

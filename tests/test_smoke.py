@@ -25,4 +25,4 @@ def test_make_reproduce_target_runs_the_paper(paper):
     result = subprocess.run(["make", "-n", "-o", ".venv/.installed", f"reproduce-{paper}", "SCALE=tiny", "ARGS=seed=3"],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert f"scripts/reproduce.py paper={paper} scale=tiny seed=3" in result.stdout
+    assert f"scripts/reproduce.py paper={paper} scale=tiny 'seed=3'" in result.stdout
