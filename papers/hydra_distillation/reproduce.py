@@ -16,8 +16,8 @@ import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from common import PROJECT_ROOT, run
-from common.reproduce import PaperResults, train_experiment
+from common import PROJECT_ROOT
+from common.reproduce import PaperResults, load_trained_run, train_experiment
 from papers.hydra_distillation import metrics as M
 from papers.hydra_distillation import plots
 from papers.hydra_distillation.data import toy_function
@@ -28,20 +28,6 @@ TABLE_KEYS = {
     "regression": ("nll", "rmse", "width", "width_ood/ood", "epistemic", "epistemic_ood/ood",
                    "auroc_epistemic/ood", "uncertainty_spearman"),
 }
-
-
-def load_trained_run(run_dir: str | Path):
-    """(set-up DataModule, trained model in eval mode) of a finished run. The experiment configs
-    interpolate top-level keys (`${members}`, `${ensemble_net}`, `${trainer.max_epochs}`), so the
-    model's config is resolved against the whole saved config before it is built."""
-    from hydra.utils import instantiate
-
-    run_dir = Path(run_dir)
-    run_cfg = OmegaConf.load(run_dir / run.CONFIG_FILE)
-    datamodule = instantiate(OmegaConf.create(OmegaConf.to_container(run_cfg.data, resolve=True)))
-    datamodule.setup("test")
-    model_cfg = OmegaConf.to_container(run_cfg.model, resolve=True)
-    return datamodule, run.load_model(model_cfg, run_dir / "checkpoints" / "last.ckpt")
 
 
 def load_plan(scale: str) -> dict:
