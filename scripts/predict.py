@@ -1,13 +1,15 @@
 """python scripts/predict.py paper=<paper> input=FILE ckpt_path=CHECKPOINT [key=value ...]
 
-Runs a trained model of a paper on the user's own files; the paper's `predict.py` defines the
-other keys (for humbug_cnn: output, hop_seconds, mc_samples, batch_size). With `--check`, only
-checks the arguments (the README test's dry mode).
+Runs a trained model of a paper on the user's own files. A paper's `predict.py` declares its keys
+(`ARGUMENTS`, of which `REQUIRED` must be given), may check their values (`check_arguments(args)`)
+and runs on them (`predict(args) -> exit code`). With `--check`, only checks the arguments (the
+README test's dry mode).
 """
 import importlib
 import sys
 
 import _entry
+from omegaconf import DictConfig, OmegaConf
 
 from common import PROJECT_ROOT
 from common.errors import ConfigError
@@ -15,6 +17,20 @@ from common.errors import ConfigError
 
 def papers_with_predictor() -> list[str]:
     return sorted(path.parent.name for path in (PROJECT_ROOT / "papers").glob("*/predict.py"))
+
+
+def parse_arguments(predictor, argv: list[str]) -> DictConfig:
+    """The key=value arguments of a paper's predictor; names an unknown or missing key."""
+    args = OmegaConf.from_cli(list(argv))
+    unknown = set(args) - set(predictor.ARGUMENTS)
+    if unknown:
+        raise ConfigError(f"unknown arguments {sorted(unknown)}; known: {sorted(predictor.ARGUMENTS)}")
+    missing = [key for key in predictor.REQUIRED if not args.get(key)]
+    if missing:
+        raise ConfigError(f"give {' and '.join(f'{key}=...' for key in missing)} (keys: {sorted(predictor.ARGUMENTS)})")
+    if hasattr(predictor, "check_arguments"):
+        predictor.check_arguments(args)
+    return args
 
 
 @_entry.exit_cleanly_on_input_errors
@@ -26,10 +42,10 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"paper={given}: give paper=<name>, one of the papers with a predictor: {available}")
     predictor = importlib.import_module(f"papers.{papers[0]}.predict")
     arguments = [arg for arg in argv if not arg.startswith("paper=") and arg != "--check"]
+    args = parse_arguments(predictor, arguments)
     if "--check" in argv:
-        predictor.parse_arguments(arguments)
         return 0
-    return predictor.main(arguments)
+    return predictor.predict(args)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +19,18 @@ from common.errors import ConfigError, DataError
 from common.run import load_model
 from papers.ecg_unet.delineation import QRS, P, T, Wave
 from papers.ecg_unet.plots import plot_strip
+from papers.ecg_unet.pretrained import DESCRIPTION, PRETRAINED, WEIGHTS
 
-PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 WAVE_NAMES = {P: "P", QRS: "QRS", T: "T"}
 ARGUMENTS = ("input", "ckpt_path", "model_config", "sampling_rate", "output", "plot", "lead")
 
 
-def parse_arguments(argv: list[str]):
-    args = OmegaConf.from_cli(list(argv))
-    unknown = set(args) - set(ARGUMENTS)
-    if unknown:
-        raise ConfigError(f"unknown arguments {sorted(unknown)}; known: {sorted(ARGUMENTS)}")
-    if not args.get("input"):
-        raise ConfigError("give input=RECORD (a WFDB record or a CSV of leads with sampling_rate=HZ)")
+REQUIRED = ("input",)
+
+
+def check_arguments(args) -> None:
     if args.get("sampling_rate") is not None and not float(args.sampling_rate) > 0:
         raise ConfigError(f"sampling_rate must be > 0, got {args.sampling_rate}")
-    return args
 
 
 def read_signal(path: str | Path, sampling_rate: float | None) -> tuple[np.ndarray, float, list[str]]:
@@ -70,10 +65,10 @@ def read_signal(path: str | Path, sampling_rate: float | None) -> tuple[np.ndarr
 def load_delineator(ckpt_path: str | None = None, model_config: str | None = None):
     """A trained EcgSegmenter: the shipped LUDB network, or a checkpoint with its run's config."""
     if ckpt_path is None:
-        ckpt_path, model_config = PRETRAINED / "ludb_unet.pt", PRETRAINED / "ludb_unet.json"
+        ckpt_path, model_config = PRETRAINED / WEIGHTS, PRETRAINED / DESCRIPTION
         if not Path(ckpt_path).is_file():
             raise ConfigError(f"no trained network ships in {PRETRAINED} yet: give ckpt_path=<a training run's "
-                              "checkpoints/last.ckpt> (make reproduce-ecg_unet SCALE=full trains one)")
+                              "checkpoints/last.ckpt> (make reproduce-ecg_unet SCALE=full trains one; python -m papers.ecg_unet.pretrained RUN_DIR ships it)")
     if model_config is None:
         model_config = Path(ckpt_path).parent.parent / "config.yaml"  # a training run's checkpoints/..
     model_config = Path(model_config)
@@ -96,8 +91,7 @@ def write_waves(waves_by_lead: list[list[Wave]], lead_names: list[str], sampling
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(sys.argv[1:] if argv is None else argv)
+def predict(args) -> int:
     signal, sampling_rate, lead_names = read_signal(args.input, args.get("sampling_rate"))
     model = load_delineator(args.get("ckpt_path"), args.get("model_config"))
     waves = model.delineate(signal, sampling_rate)
@@ -113,7 +107,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(lead_names)} leads, {signal.shape[1] / sampling_rate:.1f} s: " +
           ", ".join(f"{n} {name} waves" for name, n in counts.items()) + f"; wrote {table} and {figure}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

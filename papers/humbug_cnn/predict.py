@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
-from common.errors import ConfigError, DataError, ReproError
+from common.errors import ConfigError, DataError
 from common.run import load_weights, read_checkpoint
 from papers.humbug_cnn.audio import extract_features, fit_length, read_audio
 from papers.humbug_cnn.model import MosquitoDetector
@@ -125,31 +124,16 @@ def load_detector(ckpt_path: str | Path) -> MosquitoDetector:
 
 
 ARGUMENTS = ("input", "ckpt_path", "output", "hop_seconds", "window_seconds", "mc_samples", "batch_size")
+REQUIRED = ("input", "ckpt_path")
 
 
-def parse_arguments(argv: list[str]):
-    """key=value arguments of the predictor; names a missing or unknown one."""
-    args = OmegaConf.from_cli(list(argv))
-    unknown = set(args) - set(ARGUMENTS)
-    if unknown:
-        raise ConfigError(f"unknown arguments {sorted(unknown)}; known: {sorted(ARGUMENTS)}")
-    if not args.get("input") or not args.get("ckpt_path"):
-        raise ConfigError("give input=FILE and ckpt_path=CHECKPOINT")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_arguments(sys.argv[1:] if argv is None else argv)
-        output = args.get("output") or str(Path(args.input).with_suffix(".mosquito.csv"))
-        model = load_detector(args.ckpt_path)
-        prediction = predict_file(
-            args.input, model, args.get("window_seconds"), args.get("hop_seconds"), output,
-            args.get("mc_samples"), int(args.get("batch_size", 256)),
-        )
-    except ReproError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def predict(args) -> int:
+    output = args.get("output") or str(Path(args.input).with_suffix(".mosquito.csv"))
+    model = load_detector(args.ckpt_path)
+    prediction = predict_file(
+        args.input, model, args.get("window_seconds"), args.get("hop_seconds"), output,
+        args.get("mc_samples"), int(args.get("batch_size", 256)),
+    )
     for note in prediction.notes:
         print(f"note: {note}", file=sys.stderr)
     flagged = int((prediction.probability >= 0.5).sum())
@@ -158,7 +142,3 @@ def main(argv: list[str] | None = None) -> int:
           f"{prediction.audio_seconds:.1f} s of audio at {prediction.throughput:.0f} s of audio per CPU second; "
           f"wrote {output}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,6 @@
 """scripts/predict.py paper=ecg_unet: any WFDB record or CSV of leads, onsets/offsets out as CSV + PNG."""
 import csv
+import json
 import subprocess
 import sys
 
@@ -51,7 +52,25 @@ def test_bad_inputs_are_named(tmp_path):
         predict.read_signal(tmp_path / "x.csv", None)
     with pytest.raises(DataError, match="no WFDB header"):
         predict.read_signal(tmp_path / "missing", None)
-    with pytest.raises(ConfigError, match="unknown arguments"):
-        predict.parse_arguments(["input=x", "colour=red"])
+    result = _run("input=x", "colour=red", "--check")
+    assert result.returncode == 2 and "unknown arguments ['colour']" in result.stderr
+    result = _run("input=x.csv", "sampling_rate=0", "--check")
+    assert result.returncode == 2 and "sampling_rate must be > 0" in result.stderr
     result = _run("input=" + str(tmp_path / "missing"), "ckpt_path=" + str(tmp_path / "none.ckpt"))
     assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_exported_network_predicts_like_its_checkpoint(trained_quick_ecg, tmp_path):
+    from papers.ecg_unet.pretrained import DESCRIPTION, WEIGHTS, export
+
+    run_dir, _ = trained_quick_ecg
+    export(run_dir, tmp_path)
+    description = json.loads((tmp_path / DESCRIPTION).read_text())
+    assert description["seed"] == 0 and "test/qrs_onset_f1" in description["test_metrics"]
+    assert (tmp_path / WEIGHTS).stat().st_size < (run_dir / "checkpoints" / "last.ckpt").stat().st_size
+    signal = np.sin(np.linspace(0, 60, 2000, dtype=np.float32))[None]
+    shipped = predict.load_delineator(tmp_path / WEIGHTS, tmp_path / DESCRIPTION).delineate(signal, 500)
+    trained = predict.load_delineator(run_dir / "checkpoints" / "last.ckpt").delineate(signal, 500)
+    assert shipped == trained
+    with pytest.raises(ConfigError, match="training run's folder"):
+        export(tmp_path / "not_a_run", tmp_path)

@@ -9,7 +9,7 @@ import torch
 from common import PROJECT_ROOT
 from common.errors import ConfigError
 from papers.humbug_cnn.model import MosquitoDetector
-from papers.humbug_cnn.predict import load_detector, main, predict_file, window_starts
+from papers.humbug_cnn.predict import load_detector, predict_file, window_starts
 
 
 def test_window_starts():
@@ -51,15 +51,23 @@ def test_checkpoint_round_trip_and_any_input(checkpoint, tmp_path):
     assert (tmp_path / "s.csv").read_text().splitlines()[0].endswith("p_std")
 
 
-def test_cli_names_bad_input(checkpoint, tmp_path, capsys):
-    assert main([f"input={tmp_path / 'nothere.wav'}", f"ckpt_path={checkpoint}"]) == 2
+def test_cli_names_bad_input(checkpoint, tmp_path, capsys, monkeypatch):
+    script = _scripts_predict(monkeypatch)
+
+    def run(*arguments):
+        return _exit_code(lambda: script.main(["paper=humbug_cnn", *arguments]))
+
+    assert run(f"input={tmp_path / 'nothere.wav'}", f"ckpt_path={checkpoint}") == 2
     assert "nothere.wav does not exist" in capsys.readouterr().err
-    assert main([f"input={tmp_path / 'x.wav'}", f"ckpt_path={tmp_path / 'no.ckpt'}"]) == 2
+    assert run(f"input={tmp_path / 'x.wav'}", f"ckpt_path={tmp_path / 'no.ckpt'}") == 2
     assert "no.ckpt does not exist" in capsys.readouterr().err
-    assert main(["input=a.wav", "ckpt=b"]) == 2
+    assert run("input=a.wav", "ckpt=b") == 2
+    assert "unknown arguments ['ckpt']" in capsys.readouterr().err
+    assert run("input=a.wav") == 2
+    assert "give ckpt_path=..." in capsys.readouterr().err
     wav = tmp_path / "ok.wav"
     soundfile.write(wav, np.zeros(8000, dtype=np.float32), 8000)
-    assert main([f"input={wav}", f"ckpt_path={checkpoint}"]) == 0
+    assert script.main(["paper=humbug_cnn", f"input={wav}", f"ckpt_path={checkpoint}"]) == 0
     assert (tmp_path / "ok.mosquito.csv").is_file()
 
 
