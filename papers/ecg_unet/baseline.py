@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from papers.ecg_unet.data import EcgRecord
@@ -41,17 +42,21 @@ def neurokit_points(lead_signal: np.ndarray, sampling_rate: float) -> dict[str, 
     return points
 
 
-def score_neurokit(records: list[EcgRecord], tolerance_ms: float) -> dict[str, float]:
-    """The same boundary score the UNet gets, for NeuroKit2 on every annotated lead."""
+def score_neurokit(records: list[EcgRecord], tolerance_ms: float, n_jobs: int = 1) -> dict[str, float]:
+    """The same boundary score the UNet gets, for NeuroKit2 on every annotated lead; the leads are
+    independent, so `n_jobs` processes can share them (-1: one per CPU core; starting them costs
+    seconds, worth it for the 384 leads of LUDB's test split, not for a few)."""
     try:
         import neurokit2  # noqa: F401
     except ImportError:
         return {}
+    leads = [(record, lead) for record in records for lead in range(record.signal.shape[0])
+             if record.spans[lead] is not None]
+    found = Parallel(n_jobs=n_jobs)(
+        delayed(neurokit_points)(record.signal[lead].astype(float), record.sampling_rate)
+        for record, lead in tqdm(leads, desc="NeuroKit2 baseline", unit="lead", leave=False)
+    )
     scorer = DelineationScorer(records[0].sampling_rate, tolerance_ms)
-    for record in tqdm(records, desc="NeuroKit2 baseline", unit="record", leave=False):
-        for lead in range(record.signal.shape[0]):
-            if record.spans[lead] is None:
-                continue
-            detected = neurokit_points(record.signal[lead].astype(float), record.sampling_rate)
-            scorer.add_points(boundary_points(record.waves[lead]), detected, record.spans[lead])
+    for (record, lead), detected in zip(leads, found, strict=True):
+        scorer.add_points(boundary_points(record.waves[lead]), detected, record.spans[lead])
     return scorer.metrics()

@@ -42,7 +42,7 @@ def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResu
 
     datamodule, model = load_trained_run(run_dir)
 
-    baseline = score_neurokit(datamodule.test_records, model.tolerance_ms)
+    baseline = score_neurokit(datamodule.test_records, model.tolerance_ms, plan.get("baseline_jobs", 1))
     metrics.update({f"neurokit/{key}": value for key, value in baseline.items()})
     for key in baseline:
         if key.endswith("_f1"):
