@@ -1,4 +1,4 @@
-"""Data of the Finsler paper: generated starfish on the sphere (tiny), and the real qPCR, font, starmen and MNIST.
+"""Data of the Finsler paper: generated starfish and concentric circles on the sphere (tiny), and the real qPCR, font, starmen and MNIST.
 
 Every source gives a float matrix x (n, D) and integer labels (n,) for colouring the latent space.
 Continuous sources are centred and divided by one global standard deviation (the geometry of the
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from common.data import EpochSeededSampler, cache_dir, download
 from common.errors import ConfigError, DataError
 
-SOURCES = ("starfish_sphere", "digits", "qpcr", "font", "starmen", "mnist")
+SOURCES = ("starfish_sphere", "circles_sphere", "digits", "qpcr", "font", "starmen", "mnist")
 # Public copies with pinned checksums; the starmen subset has no single public file (data.root only).
 REMOTE = {
     "qpcr": ("https://raw.githubusercontent.com/sods/ods/master/datasets/guo_qpcr.csv", "guo_qpcr.csv",
@@ -54,10 +54,32 @@ def starfish_sphere(n_points: int, seed: int, noise: float = 0.0) -> tuple[np.nd
         raise ConfigError(f"data.n_points must be >= 10, got {n_points}")
     rng = np.random.default_rng(seed)
     plane, labels = pinwheel(5, n_points // 5, rng)
-    norm = (plane**2).sum(1) + 1
-    x = np.stack([2 * plane[:, 0] / norm, 2 * plane[:, 1] / norm, ((plane**2).sum(1) - 1) / norm], 1)
+    x = inverse_stereographic(plane)
     x = x + noise * rng.standard_normal(x.shape)
     return x, labels
+
+
+def inverse_stereographic(plane: np.ndarray) -> np.ndarray:
+    """(n, 2) points of the plane -> the unit sphere in R^3 (the authors' `projection_stereographic`)."""
+    norm = (plane**2).sum(1) + 1
+    return np.stack([2 * plane[:, 0] / norm, 2 * plane[:, 1] / norm, ((plane**2).sum(1) - 1) / norm], 1)
+
+
+def circles_sphere(n_points: int, seed: int, noise: float = 0.0, n_circles: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' concentric circles on the sphere (D = 3): circles of radius r / (K + 1), r = 1..K
+    (K = 3 in their training script), angles uniform on [0, 2 pi), n_points // K points each, mapped
+    onto the unit sphere by inverse stereographic projection. Labels: the circle."""
+    if n_circles < 1:
+        raise ConfigError(f"data.n_circles must be >= 1, got {n_circles}")
+    if n_points < 2 * n_circles:
+        raise ConfigError(f"data.n_points must be >= 2 per circle ({2 * n_circles}), got {n_points}")
+    rng = np.random.default_rng(seed)
+    per_circle = n_points // n_circles
+    radii = np.repeat(np.arange(1, n_circles + 1), per_circle) / (n_circles + 1)
+    angles = rng.uniform(0, 2 * np.pi, len(radii))
+    plane = np.stack([radii * np.cos(angles), radii * np.sin(angles)], 1)
+    x = inverse_stereographic(plane) + noise * rng.standard_normal((len(plane), 3))
+    return x, np.repeat(np.arange(n_circles), per_circle)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,9 +161,12 @@ def load_mnist(folder_or_image: Path, labels_path: Path | None, count: int) -> t
     return (images / 255.0 > 0.5).astype(np.float64), labels
 
 
-def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: float, mnist_count: int):
+def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: float, mnist_count: int,
+                n_circles: int = 3):
     if source == "starfish_sphere":
         return starfish_sphere(n_points, seed, noise)
+    if source == "circles_sphere":
+        return circles_sphere(n_points, seed, noise, n_circles)
     if source == "digits":  # scikit-learn's bundled 8 x 8 digits, binarised: the tiny Bernoulli data
         from sklearn.datasets import load_digits
 
@@ -169,7 +194,7 @@ class FinslerDataModule(pl.LightningDataModule):
         self, source: str = "starfish_sphere", root: str | None = None, data_dir: str = "~/.cache/paper-repro",
         n_points: int = 1000, noise: float = 0.0, mnist_count: int = 2000, standardise: bool = True,
         val_fraction: float = 0.1, test_fraction: float = 0.1, batch_size: int = 128, seed: int = 0,
-        split_seed: int = 0, num_workers: int = 0,
+        split_seed: int = 0, num_workers: int = 0, n_circles: int = 3,
     ):
         super().__init__()
         if source not in SOURCES:
@@ -186,7 +211,8 @@ class FinslerDataModule(pl.LightningDataModule):
         if self.x_all is not None:
             return
         h = self.hparams
-        x, labels = load_source(h.source, h.root, h.data_dir, h.n_points, h.split_seed, h.noise, h.mnist_count)
+        x, labels = load_source(h.source, h.root, h.data_dir, h.n_points, h.split_seed, h.noise, h.mnist_count,
+                                h.n_circles)
         if h.standardise and h.source not in ("mnist", "digits"):
             x = x - x.mean(0)
             x = x / x.std()

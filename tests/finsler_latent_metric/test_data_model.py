@@ -65,6 +65,21 @@ def test_starfish_lies_on_the_sphere():
     assert x.shape == (500, 3) and set(labels) == set(range(5))
 
 
+def test_circles_lie_on_the_sphere_with_the_authors_radii():
+    from papers.finsler_latent_metric.data import circles_sphere
+
+    x, labels = circles_sphere(600, seed=0)
+    assert x.shape == (600, 3) and np.allclose(np.linalg.norm(x, axis=1), 1.0)
+    assert np.bincount(labels).tolist() == [200, 200, 200]
+    # back to the plane (stereographic projection from the north pole): radii 1/4, 2/4, 3/4
+    plane = x[:, :2] / (1 - x[:, 2:])
+    assert np.allclose(np.linalg.norm(plane, axis=1), (labels + 1) / 4)
+    with pytest.raises(ConfigError, match="n_circles"):
+        circles_sphere(600, seed=0, n_circles=0)
+    with pytest.raises(ConfigError, match="n_points"):
+        circles_sphere(4, seed=0)
+
+
 def small_vae(stochastic=True):
     torch.manual_seed(0)
     model = StochasticDecoderVAE(data_dim=5, hidden=16, variance_features=3, prior_features=16, n_centres=4,
@@ -140,3 +155,33 @@ def test_gaussian_fisher_rao_is_the_known_pullback():
     std_jac = torch.randn(7, 2, generator=generator, dtype=torch.float64)
     metric = gaussian_fisher_rao_metric(mean_jac, sigma, std_jac)
     assert torch.allclose(metric, (mean_jac.T @ mean_jac + 2 * std_jac.T @ std_jac) / 0.25)
+
+
+def test_fisher_rao_geodesic_never_longer_than_its_mean_pullback_start():
+    """The Fisher-Rao solve also starts from the mean-pullback geodesic and keeps the shortest under
+    Fisher-Rao: per pair, the Fisher-Rao geodesic is no longer (under Fisher-Rao) than that curve."""
+    import copy
+
+    from papers.finsler_latent_metric.geodesics import geodesic_pairs
+    from papers.finsler_latent_metric.metrics import DeterministicManifold, curve_length
+
+    torch.manual_seed(3)
+    model = BernoulliVAE(data_dim=12, hidden=16, optimizer=torch.optim.Adam)
+    fisher = model.fisher_rao_manifold()
+    decoder64 = copy.deepcopy(model.decoder).double()
+    mean_pullback = DeterministicManifold(lambda z: torch.sigmoid(decoder64(z)), 12, 2)
+    codes = 2 * torch.randn(10, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    kwargs = dict(pairs=4, seed=0, points=8, iterations=15, resolution=8, metrics=("riemann",))
+    _, mean_raw = geodesic_pairs(mean_pullback, codes, **kwargs)
+    _, fr_raw = geodesic_pairs(fisher, codes, **kwargs, extra_starts={"riemann": mean_raw["curves"]["riemann"]})
+    with torch.no_grad():
+        for fr_curve, mean_curve, row in zip(fr_raw["curves"]["riemann"], mean_raw["curves"]["riemann"], fr_raw["rows"],
+                                             strict=True):
+            fr_length = float(curve_length(fisher, fr_curve, "riemann"))
+            assert fr_length <= float(curve_length(fisher, mean_curve, "riemann")) + 1e-12
+            assert fr_length <= row["riemann_default_solve_length"] + 1e-12
+            assert row["riemann_kept"] in ("default", "extra_start", "from_extra_start")
+    with pytest.raises(ConfigError, match="extra_starts"):
+        geodesic_pairs(fisher, codes, **kwargs, extra_starts={"riemann": mean_raw["curves"]["riemann"][:2]})
+    with pytest.raises(ConfigError, match="extra_starts"):
+        geodesic_pairs(fisher, codes, **kwargs, extra_starts={"finsler": mean_raw["curves"]["riemann"]})
