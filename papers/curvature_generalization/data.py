@@ -1,4 +1,5 @@
-"""Small classification sets for curvature studies: scikit-learn's digits (bundled) and MNIST (IDX).
+"""Small classification sets for curvature studies: scikit-learn's digits (bundled), MNIST (IDX) and
+CIFAR-10 (JPEG/PNG images in an ImageFolder layout, or torchvision's download).
 
 Test loaders return two dataloaders: the first `measure_size` training examples (fixed, for the
 train accuracy and the curvature of the training loss) and the test set, so one Lightning test
@@ -17,7 +18,11 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from common.data import cache_dir, download, verify_file
 from common.errors import ConfigError, DataError
 
-SOURCES = ("digits", "mnist")
+SOURCES = ("digits", "mnist", "cifar10")
+# CIFAR-10's per-channel training-set mean and standard deviation (the usual constants).
+CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)
+CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 # SHA-256 of the original MNIST files (the copies in ../shared/data/mnist hash to these);
 # the training images are not there, so their checksum is not pinned.
@@ -48,6 +53,41 @@ def read_idx(path: Path) -> np.ndarray:
     if body.size != int(np.prod(dims)):
         raise DataError(f"{path} is truncated: header says {dims}, found {body.size} values")
     return body.reshape(dims)
+
+
+def image_folder_files(folder: Path) -> tuple[list[Path], list[int], list[str]]:
+    """(files, labels, class names) of an ImageFolder layout: one sub-folder per class."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"image folder not found: {folder} (expected one sub-folder of images per class)")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if len(classes) < 2:
+        raise DataError(f"{folder} holds {len(classes)} class folders; an ImageFolder layout needs >= 2")
+    files, labels = [], []
+    for index, name in enumerate(classes):
+        found = sorted(f for f in (folder / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files += found
+        labels += [index] * len(found)
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return files, labels, classes
+
+
+def read_images(files: list[Path], size: int = 32) -> np.ndarray:
+    """RGB images as a float32 array (N, 3, size, size) in [0, 1]; a clear error for a bad file."""
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(files), 3, size, size), dtype=np.float32)
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        except (OSError, UnidentifiedImageError) as err:
+            raise DataError(f"could not read image {path}: {err}") from err
+        if array.shape != (size, size, 3):
+            raise DataError(f"{path} is {array.shape[1]}x{array.shape[0]}, expected {size}x{size}")
+        out[i] = array.transpose(2, 0, 1)
+    return out
 
 
 class EpochPermutation(Sampler):
@@ -116,8 +156,38 @@ class ClassificationDataModule(pl.LightningDataModule):
             raise DataError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
         return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels.astype(np.int64)
 
+    def _cifar_split(self, split: str, n: int | None, rng) -> tuple[np.ndarray, np.ndarray]:
+        """A random subset of n images of CIFAR-10's `split`, read only for the chosen files."""
+        if self.root is not None:
+            files, labels, classes = image_folder_files(self.root / split)
+            if len(classes) != 10:
+                raise DataError(f"CIFAR-10 needs 10 class folders in {self.root / split}, found {len(classes)}")
+            if n is not None and n > len(files):
+                raise ConfigError(f"data.n_{'train' if split == 'train' else 'test'}={n} exceeds the "
+                                  f"{len(files)} images in {self.root / split}")
+            keep = np.sort(rng.permutation(len(files))[: n if n is not None else len(files)])
+            x = read_images([files[i] for i in keep])
+            y = np.asarray(labels, dtype=np.int64)[keep]
+        else:  # torchvision's download into the cache
+            from torchvision.datasets import CIFAR10
+
+            try:
+                data = CIFAR10(str(cache_dir(self.data_dir, "cifar10")), train=split == "train", download=True)
+            except (OSError, RuntimeError) as err:
+                raise DataError(f"could not download CIFAR-10 ({err}); put the images in an ImageFolder layout "
+                                "(train/<class>/*.jpg, test/<class>/*.jpg) and set data.root to that folder") from err
+            keep = np.sort(rng.permutation(len(data.data))[: n if n is not None else len(data.data)])
+            x = data.data[keep].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+            y = np.asarray(data.targets, dtype=np.int64)[keep]
+        x = (x - CIFAR_MEAN[None, :, None, None]) / CIFAR_STD[None, :, None, None]
+        return x.astype(np.float32), y
+
     def _arrays(self):
         rng = np.random.default_rng(self.split_seed)
+        if self.source == "cifar10":  # subsets are drawn here, so only the chosen files are read
+            x_train, y_train = self._cifar_split("train", self.n_train, rng)
+            x_test, y_test = self._cifar_split("test", self.n_test, rng)
+            return x_train, y_train, x_test, y_test
         if self.source == "digits":
             from sklearn.datasets import load_digits
 
@@ -142,12 +212,12 @@ class ClassificationDataModule(pl.LightningDataModule):
             return
         x_train, y_train, x_test, y_test = self._arrays()
         rng = np.random.default_rng([self.split_seed, 1])
-        if self.n_train is not None:
+        if self.n_train is not None and self.source != "cifar10":
             if self.n_train > len(x_train):
                 raise ConfigError(f"data.n_train={self.n_train} exceeds the {len(x_train)} training examples")
             keep = rng.permutation(len(x_train))[: self.n_train]
             x_train, y_train = x_train[keep], y_train[keep]
-        if self.n_test is not None:
+        if self.n_test is not None and self.source != "cifar10":
             keep = rng.permutation(len(x_test))[: min(self.n_test, len(x_test))]
             x_test, y_test = x_test[keep], y_test[keep]
         self.n_features = x_train.shape[1]

@@ -92,10 +92,11 @@ class FlatLoss:
             return self.hvp(v) - self.ggn_vp(v)
         raise ValueError(f"hessian part must be one of {HESSIAN_PARTS}, got {part!r}")
 
-    def matrix(self, part: str = "full") -> torch.Tensor:
-        """The dense (n, n) matrix of a Hessian part (small nets only: n products)."""
+    def matrix(self, part: str = "full", chunk: int = 32) -> torch.Tensor:
+        """The dense (n, n) matrix of a Hessian part (small nets only: n products, `chunk` at a time,
+        so that a net with large activations, a CNN on hundreds of images, fits in memory)."""
         eye = torch.eye(self.n_params, dtype=self.theta.dtype, device=self.theta.device)
-        return vmap(lambda v: self.part_vp(v, part))(eye)
+        return vmap(lambda v: self.part_vp(v, part), chunk_size=chunk)(eye)
 
 
 def exact_curvature(flat: FlatLoss, part: str = "full") -> dict[str, float]:

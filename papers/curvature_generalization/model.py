@@ -14,6 +14,7 @@ place of the Hessian (H − G := 0), which cannot have negative eigenvalues.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -57,6 +58,60 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x.flatten(1))
+
+
+class SmallCNN(nn.Module):
+    """conv3x3(c→w) ReLU maxpool2, conv3x3(w→2w) ReLU maxpool2, linear → classes; default init.
+    Every non-linearity between two weight layers is positively homogeneous (ReLU, max-pool), so
+    `rescale_layers` can move a factor α between consecutive layers without changing the function."""
+
+    def __init__(self, in_channels: int = 3, width: int = 8, classes: int = 10, image_size: int = 32):
+        super().__init__()
+        if in_channels < 1 or width < 1 or classes < 2 or image_size < 4 or image_size % 4:
+            raise ConfigError(f"SmallCNN needs in_channels >= 1, width >= 1, classes >= 2 and image_size a "
+                              f"multiple of 4; got {in_channels}, {width}, {classes}, {image_size}")
+        self.image_shape = (in_channels, image_size, image_size)
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(2 * width * (image_size // 4) ** 2, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"SmallCNN expects images of shape (N, {', '.join(map(str, self.image_shape))}), "
+                             f"got {tuple(x.shape)}")
+        return self.layers(x)
+
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Identity)
+
+
+def rescale_layers(net: nn.Module, layer: int, alpha: float) -> nn.Module:
+    """A copy of `net` (an MLP or SmallCNN) with weight layer `layer` (weight and bias) multiplied by
+    α and the next weight layer's weight by 1/α. Between them only positively homogeneous maps
+    (ReLU, max-pool, flatten) are allowed, so the network computes the same function (Dinh et al.'s
+    rescaling): θ' = Dθ with D diagonal, and the loss Hessian becomes D⁻¹ H D⁻¹."""
+    if not math.isfinite(alpha) or alpha <= 0:
+        raise ConfigError(f"the rescaling factor alpha must be a finite number > 0, got {alpha}")
+    modules = list(getattr(net, "layers", []))
+    weights = [i for i, m in enumerate(modules) if isinstance(m, WEIGHT_LAYERS)]
+    if not 0 <= layer < len(weights) - 1:
+        raise ConfigError(f"rescale layer must lie in [0, {len(weights) - 2}] for {type(net).__name__} with "
+                          f"{len(weights)} weight layers, got {layer}")
+    first, second = weights[layer], weights[layer + 1]
+    for module in modules[first + 1: second]:
+        if not isinstance(module, HOMOGENEOUS):
+            raise ConfigError(f"cannot rescale across {type(module).__name__}: the function would change "
+                              "(only ReLU, max-pool and flatten are positively homogeneous)")
+    out = copy.deepcopy(net)
+    layers = list(out.layers)
+    with torch.no_grad():
+        layers[first].weight.mul_(alpha)
+        if layers[first].bias is not None:
+            layers[first].bias.mul_(alpha)
+        layers[second].weight.div_(alpha)
+    return out
 
 
 class CurvatureClassifier(ReproModule):

@@ -6,6 +6,9 @@
 3. The Hutchinson estimate of R against the exact R of a small trained net: 95% interval coverage.
 4. The width study: curvature along the gradient (full Hessian, Gauss-Newton part G, functional
    part H − G) along full-batch training for several widths, and its ratio at initialisation.
+5. Reparameterisation: a trained ReLU network with one layer scaled by α and the next by 1/α
+   (the same function): R, λ_max, tr H and ε-sharpness before and after.
+Steps 3-5 run when the scale's plan asks for them (coverage_seeds > 0, widths, reparam).
 """
 from __future__ import annotations
 
@@ -33,8 +36,10 @@ from papers.curvature_generalization.estimator import (
     estimate_curvature,
     exact_curvature,
     gradient_alignment,
+    sharpness,
+    top_eigenvalue,
 )
-from papers.curvature_generalization.model import MLP, TRAJECTORY_FILE
+from papers.curvature_generalization.model import MLP, TRAJECTORY_FILE, rescale_layers
 
 MEASURES = ("R", "lambda_max", "trace", "sharpness")
 
@@ -125,6 +130,43 @@ def coverage(net: nn.Module, x: torch.Tensor, y: torch.Tensor, seeds: int, probe
             "n_params": float(flat.n_params)}
 
 
+# ------------------------------------------------------------------------------ 5. reparameterisation
+def reparameterisation(model, x: torch.Tensor, y: torch.Tensor, alphas, layer: int = 0) -> dict[str, float]:
+    """R, λ_max, tr H and ε-sharpness of the trained `model`'s network, and of copies with weight
+    layer `layer` scaled by α and the next by 1/α (the same function). R is exact when the net is
+    small enough for the dense Hessian (model.hparams.exact_max_params), else the Hutchinson estimate."""
+    hp = model.hparams
+    part = "gauss_newton" if hp.hessian_part == "gauss_newton" else "full"
+    out: dict[str, float] = {}
+    reference = None
+    for alpha in [1.0, *[float(a) for a in alphas]]:
+        net = model.net if alpha == 1.0 else rescale_layers(model.net, layer, alpha)
+        with torch.no_grad():
+            logits = net(x)
+        if reference is None:
+            reference = logits
+        flat = FlatLoss(net, F.cross_entropy, x, y)
+        estimate = estimate_curvature(flat, probes=hp.probes, seed=hp.curvature_seed, part=part)
+        values = {"R": estimate.R, "R_se": estimate.R_se, "trace": estimate.trace,
+                  "lambda_max": top_eigenvalue(flat, hp.lanczos_iterations, seed=hp.curvature_seed, part=part),
+                  "sharpness": sharpness(flat, hp.sharpness_epsilon, hp.sharpness_steps),
+                  "loss": float(flat(flat.theta)),
+                  "max_logit_change": float((logits - reference).abs().max())}
+        if flat.n_params <= hp.exact_max_params:
+            exact = exact_curvature(flat, part)
+            values.update(R=exact["R"], R_se=0.0, trace=exact["trace"])
+        out.update({f"{alpha:g}/{k}": v for k, v in values.items()})
+    base = {k: out[f"1/{k}"] for k in ("R", "lambda_max", "trace", "sharpness")}
+    alphas = [float(a) for a in alphas]
+    out["max_logit_change"] = max(out[f"{a:g}/max_logit_change"] for a in alphas)
+    for key, value in base.items():  # how far the rescaling moves each measure (orders of magnitude)
+        out[f"max_abs_log10_ratio_{key}"] = max(abs(math.log10(abs(out[f"{a:g}/{key}"]) / abs(value)))
+                                                 if value != 0 and out[f"{a:g}/{key}"] != 0 else math.inf
+                                                 for a in alphas)
+    out["n_params"] = float(sum(p.numel() for p in model.net.parameters() if p.requires_grad))
+    return out
+
+
 # ------------------------------------------------------------------------------ 4. width
 def init_ratios(datamodule: ClassificationDataModule, widths, seeds: int, depth: int, activation: str,
                 hessian_part: str = "full") -> dict:
@@ -146,7 +188,7 @@ def init_ratios(datamodule: ClassificationDataModule, widths, seeds: int, depth:
     return out
 
 
-def _figures(results_dir: Path, rows, trajectories, init, part_off: bool):
+def _figures(results_dir: Path, rows, trajectories, init, part_off: bool, reparam=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,6 +218,26 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool):
     plt.close(fig)
     figures.append(path)
 
+    if reparam:
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        keys = ("R", "lambda_max", "trace", "sharpness")
+        labels = ("R", "λ_max", "tr H", "ε-sharpness")
+        alphas = sorted(reparam)
+        for i, alpha in enumerate(alphas):
+            ax.bar([k + (i - (len(alphas) - 1) / 2) * 0.35 for k in range(len(keys))],
+                   [reparam[alpha][k] for k in keys], width=0.35, label=f"α = {alpha:g}")
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.set_xticks(range(len(keys)), labels)
+        ax.set_ylabel("log10(rescaled / original)")
+        ax.set_title("same function, layers rescaled by α and 1/α")
+        ax.legend()
+        fig.tight_layout()
+        path = results_dir / "reparam_ratios.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        figures.append(path)
+    if not trajectories:
+        return figures
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     for width, trajectory in trajectories.items():
         steps = [p["step"] for p in trajectory]
@@ -233,64 +295,106 @@ def reproduce(cfg: DictConfig, plan=None, results_dir: Path | None = None) -> Pa
             metrics[f"sweep/{short}/spearman_value_{measure}"] = _rho(values, [r[f"curv/{measure}"] for r in group])
         for measure in MEASURES:
             metrics[f"sweep/{short}/spearman_gap_{measure}"] = spearman(group, measure)
+    # members that reached their target training loss (the others ran out of epochs)
+    for r in rows:
+        target = float(r["value"]) if r["factor"].endswith("stop_at_train_loss") else sweep_defaults.model.stop_at_train_loss
+        r["at_target"] = target is None or r["train/loss"] <= float(target)
+    at_target = [r for r in rows if r["at_target"]]
+    metrics["sweep/runs_at_target_loss"] = float(len(at_target))
+    if len(at_target) >= 3:
+        for measure in MEASURES:
+            metrics[f"sweep/at_target/spearman_gap_{measure}"] = spearman(at_target, measure)
     base = [r for r in rows if r["factor"] == "base"]
     metrics["sweep/base_test_acc"] = float(np.mean([r["test/acc"] for r in base]))
     metrics["sweep/min_test_acc"] = float(min(r["test/acc"] for r in rows))
+    metrics["sweep/min_train_acc"] = float(min(r["train/acc"] for r in rows))
     metrics["sweep/runs"] = float(len(rows))
     for key in ("test/gap", "curv/R", "curv/R_se", "curv/lambda_max", "curv/trace", "curv/sharpness"):
         metrics[f"sweep/base_{key.split('/')[1]}"] = float(np.mean([r[key] for r in base]))
 
     # 3. the estimator against the exact R
-    if plan.get("coverage_width") is None:
-        datamodule, model = load_trained_run(base[0]["run_dir"])
-    else:
-        run = _train(cfg, plan.experiments.sweep, [f"model.net.width={plan.coverage_width}", *extra], plan.seeds[0])
-        datamodule, model = load_trained_run(run["run_dir"])
-    x, y = datamodule.measure_set.tensors
-    part = model.hparams.hessian_part
-    cover = coverage(model.net, x, y, int(plan.coverage_seeds), int(plan.coverage_probes), part)
-    metrics.update({f"estimator/{k}": v for k, v in cover.items()})
+    if int(plan.get("coverage_seeds", 0) or 0) > 0:
+        if plan.get("coverage_width") is None:
+            datamodule, model = load_trained_run(base[0]["run_dir"])
+        else:
+            run = _train(cfg, plan.experiments.sweep, [f"model.net.width={plan.coverage_width}", *extra], plan.seeds[0])
+            datamodule, model = load_trained_run(run["run_dir"])
+        x, y = datamodule.measure_set.tensors
+        part = model.hparams.hessian_part
+        cover = coverage(model.net, x, y, int(plan.coverage_seeds), int(plan.coverage_probes), part)
+        metrics.update({f"estimator/{k}": v for k, v in cover.items()})
 
     # 4. the width study
-    trajectories = {}
-    for width in plan.widths:
-        run = _train(cfg, plan.experiments.width, [f"model.net.width={width}", *extra], plan.seeds[0])
-        trajectories[int(width)] = json.loads((Path(run["run_dir"]) / TRAJECTORY_FILE).read_text())["trajectory"]
-        metrics[f"width/{width}/test_acc"] = run["test/acc"]
-    widest = trajectories[max(trajectories)]
-    metrics["width/widest_start_full"] = widest[0]["full"]
-    metrics["width/widest_end_full"] = widest[-1]["full"]
-    metrics["width/widest_min_full"] = min(p["full"] for p in widest)
-    metrics["width/widest_min_functional"] = min(p["functional"] for p in widest)
-    metrics["width/widest_start_gauss_newton"] = widest[0]["gauss_newton"]
-    metrics["width/widest_start_abs_cos"] = abs(widest[0]["cos_functional"])
-    width_cfg = _composed(cfg, plan.experiments.width)
-    width_dm = ClassificationDataModule(**{k: v for k, v in OmegaConf.to_container(width_cfg.data, resolve=True).items()
-                                           if k != "_target_"})
-    width_dm.setup()
-    init = init_ratios(width_dm, plan.init_widths, int(plan.init_seeds), int(width_cfg.model.net.depth),
-                       str(width_cfg.model.net.activation), str(width_cfg.model.hessian_part))
-    widths = sorted(init)
-    logw = np.log(widths)
-    metrics["width/init_ratio_slope"] = float(np.polyfit(logw, np.log([max(init[w][0], 1e-12) for w in widths]), 1)[0])
-    metrics["width/init_abs_cos_widest"] = init[widths[-1]][1]
-    for w in widths:
-        metrics[f"width/init/{w}/ratio"] = init[w][0]
-        metrics[f"width/init/{w}/abs_cos"] = init[w][1]
+    trajectories, init = {}, {}
+    if plan.get("widths"):
+        for width in plan.widths:
+            run = _train(cfg, plan.experiments.width, [f"model.net.width={width}", *extra], plan.seeds[0])
+            trajectories[int(width)] = json.loads((Path(run["run_dir"]) / TRAJECTORY_FILE).read_text())["trajectory"]
+            metrics[f"width/{width}/test_acc"] = run["test/acc"]
+        widest = trajectories[max(trajectories)]
+        metrics["width/widest_start_full"] = widest[0]["full"]
+        metrics["width/widest_end_full"] = widest[-1]["full"]
+        metrics["width/widest_min_full"] = min(p["full"] for p in widest)
+        metrics["width/widest_min_functional"] = min(p["functional"] for p in widest)
+        metrics["width/widest_start_gauss_newton"] = widest[0]["gauss_newton"]
+        metrics["width/widest_start_abs_cos"] = abs(widest[0]["cos_functional"])
+        width_cfg = _composed(cfg, plan.experiments.width)
+        width_dm = ClassificationDataModule(**{k: v for k, v in OmegaConf.to_container(width_cfg.data, resolve=True).items()
+                                               if k != "_target_"})
+        width_dm.setup()
+        init = init_ratios(width_dm, plan.init_widths, int(plan.init_seeds), int(width_cfg.model.net.depth),
+                           str(width_cfg.model.net.activation), str(width_cfg.model.hessian_part))
+        widths = sorted(init)
+        logw = np.log(widths)
+        metrics["width/init_ratio_slope"] = float(np.polyfit(logw, np.log([max(init[w][0], 1e-12) for w in widths]), 1)[0])
+        metrics["width/init_abs_cos_widest"] = init[widths[-1]][1]
+        for w in widths:
+            metrics[f"width/init/{w}/ratio"] = init[w][0]
+            metrics[f"width/init/{w}/abs_cos"] = init[w][1]
 
-    figures = _figures(results_dir, rows, trajectories, init, part_off)
+    # 5. reparameterisation: the same function, rescaled layers
+    if plan.get("reparam"):
+        rp = plan.reparam
+        if str(rp.get("run", "base")) == "base":
+            run_dir = base[0]["run_dir"]
+        else:
+            run_dir = _train(cfg, plan.experiments.sweep, [*list(rp.overrides), *extra], plan.seeds[0])["run_dir"]
+        datamodule, model = load_trained_run(run_dir)
+        x, y = datamodule.measure_set.tensors
+        result = reparameterisation(model, x, y, list(rp.alphas), int(rp.get("layer", 0)))
+        metrics.update({f"reparam/{k}": v for k, v in result.items()})
+
+    reparam_ratios = {}
+    if "reparam/n_params" in metrics:
+        for alpha in plan.reparam.alphas:
+            a = float(alpha)
+            reparam_ratios[a] = {k: math.log10(abs(metrics[f"reparam/{a:g}/{k}"]) / abs(metrics[f"reparam/1/{k}"]))
+                                 if metrics[f"reparam/1/{k}"] != 0 and metrics[f"reparam/{a:g}/{k}"] != 0 else 0.0
+                                 for k in ("R", "lambda_max", "trace", "sharpness")}
+    figures = _figures(results_dir, rows, trajectories, init, part_off, reparam_ratios)
     (results_dir / "sweep_runs.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     sections = ["## The family of trained networks (one factor at a time)", "",
-                "| factor | value | train acc | test acc | gap | R (± se) | R exact | λ_max | tr H | sharpness |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+                "| factor | value | train loss | train acc | test acc | gap | R (± se) | R exact | λ_max | tr H | sharpness |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         exact = f"{r['curv/R_exact']:.4g}" if "curv/R_exact" in r else "—"
         sections.append(
-            f"| {r['factor'].split('.')[-1]} | {r['value'] or 'default'} | {r['train/acc']:.3f} | {r['test/acc']:.3f} "
+            f"| {r['factor'].split('.')[-1]} | {r['value'] or 'default'} "
+            f"| {r['train/loss']:.3f}{'' if r['at_target'] else ' (above target)'} | {r['train/acc']:.3f} | {r['test/acc']:.3f} "
             f"| {r['test/gap']:.3f} | {r['curv/R']:.4g} ± {r['curv/R_se']:.2g} | {exact} | {r['curv/lambda_max']:.4g} "
             f"| {r['curv/trace']:.4g} | {r['curv/sharpness']:.3g} |")
-    sections += ["", "## Width study at initialisation (median over seeds)", "",
-                 "| width | abs(gᵀHg) / gᵀGg | abs(cos(g, Hg)) |", "|---|---|---|"]
-    sections += [f"| {w} | {init[w][0]:.4f} | {init[w][1]:.4f} |" for w in widths]
+    if init:
+        sections += ["", "## Width study at initialisation (median over seeds)", "",
+                     "| width | abs(gᵀHg) / gᵀGg | abs(cos(g, Hg)) |", "|---|---|---|"]
+        sections += [f"| {w} | {init[w][0]:.4f} | {init[w][1]:.4f} |" for w in sorted(init)]
+    if "reparam/n_params" in metrics:
+        alphas = [1.0, *[float(a) for a in plan.reparam.alphas]]
+        sections += ["", "## Reparameterisation: layer scaled by α, the next by 1/α (the same function)", "",
+                     "| α | max logit change | loss | R (± se) | λ_max | tr H | sharpness |", "|---|---|---|---|---|---|---|"]
+        for a in alphas:
+            v = {k: metrics[f"reparam/{a:g}/{k}"] for k in ("max_logit_change", "loss", "R", "R_se", "lambda_max",
+                                                              "trace", "sharpness")}
+            sections.append(f"| {a:g} | {v['max_logit_change']:.2g} | {v['loss']:.5g} | {v['R']:.4g} ± {v['R_se']:.2g} "
+                            f"| {v['lambda_max']:.4g} | {v['trace']:.4g} | {v['sharpness']:.3g} |")
     sections.append("")
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
