@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 JITTERS = (0.0, 1e-8, 1e-6, 1e-4, 1e-2)
+EVIDENCE = ("none", "prior", "noise", "both")  # which precisions BayesianLinearRegression re-estimates by the evidence
 
 
 def rbf_kernel(a: torch.Tensor, b: torch.Tensor, lengthscales: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -72,7 +73,7 @@ class BayesianLinearRegression(nn.Module):
     """
 
     def __init__(self, input_dim: int, prior_precision: float = 1000.0, noise_precision: float = 1.0,
-                 learn_noise: bool = False, learn_prior: bool = False, evidence: bool = False):
+                 learn_noise: bool = False, learn_prior: bool = False, evidence: str = "none"):
         super().__init__()
         if input_dim < 1 or prior_precision <= 0 or noise_precision <= 0:
             raise ValueError(
@@ -89,8 +90,11 @@ class BayesianLinearRegression(nn.Module):
                 setattr(self, name, nn.Parameter(log_value))
             else:
                 self.register_buffer(name, log_value)
-        # evidence: alpha and beta are re-estimated at every conditioning by the evidence approximation
-        # (MacKay's fixed point, Bishop PRML 3.5.2) on the current features, starting from the values above.
+        # evidence: "both": alpha and beta are re-estimated at every conditioning by the evidence
+        # approximation (MacKay's fixed point, Bishop PRML 3.5.2) on the current features, starting from
+        # the values above; "prior": alpha only (beta as given); "noise": beta only; "none": both as given.
+        if evidence not in EVIDENCE:
+            raise ValueError(f"evidence must be one of {EVIDENCE}, got {evidence!r}")
         self.evidence = evidence
         self.warned_about_jitter = False
 
@@ -99,8 +103,10 @@ class BayesianLinearRegression(nn.Module):
         return self.log_noise_precision.exp()
 
     @torch.no_grad()
-    def evidence_precisions(self, inputs: torch.Tensor, targets: torch.Tensor, iterations: int = 30):
-        """(alpha, beta) maximising the marginal likelihood of `targets` on fixed `inputs` (no gradient)."""
+    def evidence_precisions(self, inputs: torch.Tensor, targets: torch.Tensor, iterations: int = 30,
+                            update_noise: bool = True, update_prior: bool = True):
+        """(alpha, beta) maximising the marginal likelihood of `targets` on fixed `inputs` (no gradient);
+        update_noise / update_prior=False keeps that precision at its given value."""
         inputs, targets = inputs.double(), targets.double().reshape(-1)
         n = inputs.shape[0]
         eigenvalues, vectors = torch.linalg.eigh(inputs.T @ inputs)
@@ -112,8 +118,10 @@ class BayesianLinearRegression(nn.Module):
             weights = beta * projected / (alpha + beta * eigenvalues)
             gamma = (beta * eigenvalues / (alpha + beta * eigenvalues)).sum()
             residual = (total - 2 * (weights * projected).sum() + (eigenvalues * weights**2).sum()).clamp_min(1e-12)
-            alpha = (gamma / (weights**2).sum().clamp_min(1e-12)).clamp(1e-6, 1e6)
-            beta = ((n - gamma).clamp_min(1e-6) / residual).clamp(1e-6, 1e6)
+            if update_prior:
+                alpha = (gamma / (weights**2).sum().clamp_min(1e-12)).clamp(1e-6, 1e6)
+            if update_noise:
+                beta = ((n - gamma).clamp_min(1e-6) / residual).clamp(1e-6, 1e6)
         return alpha, beta
 
     @property
@@ -130,8 +138,9 @@ class BayesianLinearRegression(nn.Module):
         n, d = inputs.shape
         if n == 0:
             raise ValueError("a regressor needs at least one training point")
-        if self.evidence:
-            alpha, beta = self.evidence_precisions(inputs, targets)
+        if self.evidence != "none":
+            alpha, beta = self.evidence_precisions(inputs, targets, update_noise=self.evidence in ("noise", "both"),
+                                                  update_prior=self.evidence in ("prior", "both"))
         else:
             alpha, beta = self.prior_precision.to(inputs.dtype), self.noise_precision.to(inputs.dtype)
         precision = alpha * torch.eye(d, dtype=inputs.dtype, device=inputs.device) + beta * inputs.T @ inputs

@@ -43,7 +43,9 @@ from papers.treatment_effects.metrics import effect_scores, sqrt_pehe_keeping
 KERNELS = ("linear", "rbf")
 LIKELIHOODS = ("exact", "released")  # exact per-unit NLL; or the public code's data-fit term (no log-det)
 STOPPING = ("held_out", "loss_plateau")  # our held-out factual error; or the public code's plateau rule
-PRECISIONS = ("fixed", "evidence")  # alpha, beta as given; or re-estimated by the evidence approximation
+# alpha, beta as given (the public code); re-estimated per arm at every step by the evidence approximation:
+# alpha only, beta only, or both
+PRECISIONS = ("fixed", "evidence_prior", "evidence_noise", "evidence")
 KEEP = 0.9  # share of units kept when the most uncertain are dropped (the public tutorial drops 10 %)
 # Early stopping skips the optimizer step on purpose by returning None from training_step.
 warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`")
@@ -135,7 +137,9 @@ class Dklite(ReproModule):
         self.decoder = mlp([feature_dim, *widths, input_dim], final_activation=False)
         if kernel == "linear":
             regressors = [BayesianLinearRegression(feature_dim, prior_precision, noise_precision, learn_noise=learn_noise,
-                                                   learn_prior=learn_prior, evidence=precisions == "evidence")
+                                                   learn_prior=learn_prior,
+                                                   evidence={"fixed": "none", "evidence_prior": "prior", "evidence_noise": "noise",
+                                                             "evidence": "both"}[precisions])
                           for _ in range(2)]
         else:
             regressors = [GaussianProcess(feature_dim, lengthscale=gp_lengthscale * feature_dim**0.5, noise=gp_noise)

@@ -112,7 +112,18 @@ def summarise(scores: dict[str, list[dict]], replications: list[int], headline: 
             metrics[f"{prefix}{method}/{key}_median"] = float(np.median(values))
         for replication, run in zip(replications, runs, strict=True):
             metrics[f"{prefix}{method}/{headline}/rep{replication}"] = run[headline]
+            if headline == "out_sqrt_pehe" and "in_sqrt_pehe" in run:  # in-sample beside it, per replication
+                metrics[f"{prefix}{method}/in_sqrt_pehe/rep{replication}"] = run["in_sqrt_pehe"]
     return metrics
+
+
+def against_tarnet(metrics: dict, method: str, headline: str, prefix: str) -> None:
+    """`<method>_minus_tarnet` and `<method>_over_tarnet` of the headline mean, when TARNet ran."""
+    tarnet = metrics.get(f"{prefix}tarnet/{headline}")
+    if tarnet is not None:
+        ours = metrics[f"{prefix}{method}/{headline}"]
+        metrics[f"{prefix}{method}_minus_tarnet/{headline}"] = ours - tarnet
+        metrics[f"{prefix}{method}_over_tarnet/{headline}"] = ours / tarnet if tarnet > 0 else float("inf")
 
 
 def results_table(metrics: dict[str, float], methods: list[str], prefix: str = "", keys=EFFECT_SCORES) -> str:
@@ -176,12 +187,22 @@ def variants_section(cfg: DictConfig, dataset: str, setting: DictConfig, replica
                               label=f"{dataset}: DKLITE, {name}")
         headline = "out_policy_risk" if dataset == "jobs" else "out_sqrt_pehe"
         metrics.update(summarise({f"variant_{name}": runs["dklite"]}, replications, headline, prefix))
+        against_tarnet(metrics, f"variant_{name}", headline, prefix)
         LABELS.setdefault(f"variant_{name}", f"DKLITE, {name}: " + ", ".join(overrides))
         names.append(f"variant_{name}")
     keys = POLICY_SCORES if dataset == "jobs" else EFFECT_SCORES
-    return [f"## DKLITE variants on {NAMES[dataset]} (one setting changed at a time)", "",
-            results_table(metrics, ["dklite", *names], prefix, keys), "",
-            replication_table(metrics, ["dklite", *names], replications, keys[1], prefix), ""]
+    methods = ["dklite", *names]
+    lines = [f"## DKLITE variants on {NAMES[dataset]} (one setting changed at a time)", "",
+             results_table(metrics, methods, prefix, keys), "",
+             f"Per replication, {HEADERS[keys[1]]}:", "",
+             replication_table(metrics, methods, replications, keys[1], prefix), ""]
+    if dataset != "jobs":
+        lines += [f"Per replication, {HEADERS['in_sqrt_pehe']}:", "",
+                  replication_table(metrics, methods, replications, "in_sqrt_pehe", prefix), ""]
+    if f"{prefix}tarnet/{keys[1]}" in metrics:
+        lines += [f"{HEADERS[keys[1]]} over TARNet's (mean over replications): "
+                  + ", ".join(f"{LABELS[m].split(':')[0]} {metrics[f'{prefix}{m}_over_tarnet/{keys[1]}']:.2f}" for m in methods), ""]
+    return lines
 
 
 def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResults:
@@ -216,6 +237,7 @@ def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResu
             metrics[f"{prefix}dklite_minus_{baseline}/{headline}"] = (
                 metrics[f"{prefix}dklite/{headline}"] - metrics[f"{prefix}{baseline}/{headline}"]
             )
+        against_tarnet(metrics, "dklite", headline, prefix)
         keys = POLICY_SCORES if dataset == "jobs" else (*EFFECT_SCORES, "out_sqrt_pehe_over_sd")
         sections += [
             f"## DKLITE and baselines on {len(replications)} {NAMES[dataset]} ({', '.join(map(str, replications))})",
@@ -224,6 +246,9 @@ def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResu
             f"Per replication, {HEADERS[headline]}:", "",
             replication_table(metrics, methods, replications, headline, prefix), "",
         ]
+        if headline == "out_sqrt_pehe":
+            sections += [f"Per replication, {HEADERS['in_sqrt_pehe']}:", "",
+                         replication_table(metrics, methods, replications, "in_sqrt_pehe", prefix), ""]
         if dataset != "jobs":
             sections += [f"DKLITE, dropping the {1 - KEEP:.0%} of units with the highest predicted variance "
                          f"({uncertainty} ranking):", "", results_table(metrics, ["dklite"], prefix, KEEP_SCORES), ""]
