@@ -250,3 +250,161 @@ class MnistData(_ArrayDataModule):
         ood = [TensorDataset(shift_images(x_test, s, self.data_seed + i).flatten(1), torch.as_tensor(y_test))
                for i, s in enumerate(self.ood_names)]
         return train, test, ood
+
+
+# --- CIFAR-10 ------------------------------------------------------------------------------------
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CIFAR_SHIFTS = ("noise", "blur", "invert")
+_CIFAR_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_CIFAR_LISTINGS: dict[str, tuple[list[Path], list[int]]] = {}
+
+
+def _list_cifar_folder(folder: Path) -> tuple[list[Path], list[int]]:
+    """The image files of an ImageFolder of CIFAR-10 and their labels, listed once per process."""
+    if str(folder) in _CIFAR_LISTINGS:
+        return _CIFAR_LISTINGS[str(folder)]
+    files, labels = [], []
+    for label, name in enumerate(CIFAR_CLASSES):
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            raise DataError(f"CIFAR-10 class folder {class_dir} not found (expected ImageFolder layout "
+                            f"<root>/{folder.name}/<class>/*.jpg|png with classes {', '.join(CIFAR_CLASSES)})")
+        found = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files += found
+        labels += [label] * len(found)
+    _CIFAR_LISTINGS[str(folder)] = (files, labels)
+    return files, labels
+
+
+def _read_cifar_folder(folder: Path, count: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` images (all when None) drawn by `seed` from an ImageFolder of CIFAR-10 (one folder per
+    class, 32x32 images): (uint8 (N, 32, 32, 3), labels (N,)), decoded once per process."""
+    key = (str(folder), count, seed)
+    if key in _CIFAR_CACHE:
+        return _CIFAR_CACHE[key]
+    from PIL import Image, UnidentifiedImageError
+
+    files, labels = _list_cifar_folder(folder)
+    if not files:
+        raise DataError(f"no CIFAR-10 images in {folder}")
+    order = np.random.default_rng(seed).permutation(len(files))
+    if count is not None:
+        if count > len(files):
+            raise ConfigError(f"asked for {count} CIFAR-10 images from {folder}, which holds {len(files)}")
+        order = order[:count]
+    images = np.empty((len(order), 32, 32, 3), dtype=np.uint8)
+    for row, i in enumerate(order):
+        try:
+            with Image.open(files[i]) as image:
+                array = np.asarray(image.convert("RGB"))
+        except (OSError, UnidentifiedImageError) as err:
+            raise DataError(f"{files[i]} is not a readable image: {err}") from err
+        if array.shape != (32, 32, 3):
+            raise DataError(f"{files[i]} is {array.shape[1]}x{array.shape[0]}, CIFAR-10 images are 32x32")
+        images[row] = array
+    result = (images, np.asarray(labels, dtype=np.int64)[order])
+    _CIFAR_CACHE[key] = result
+    return result
+
+
+def _download_cifar(data_dir: Path) -> Path:
+    """CIFAR-10 downloaded by torchvision (MD5-checked), written once as an ImageFolder of PNGs."""
+    import torchvision
+    from PIL import Image
+
+    folder = data_dir / "cifar10"
+    if (folder / "test" / CIFAR_CLASSES[-1]).is_dir() and (folder / "train" / CIFAR_CLASSES[-1]).is_dir():
+        return folder
+    for split in ("train", "test"):
+        try:
+            dataset = torchvision.datasets.CIFAR10(str(data_dir / "cifar10-python"), train=split == "train", download=True)
+        except Exception as err:  # urllib / torchvision errors when offline
+            raise DataUnavailableError(
+                f"Could not download CIFAR-10 with torchvision into {data_dir} ({err}). Pass data.root=DIR, a folder "
+                "with train/<class>/*.jpg and test/<class>/*.jpg (ImageFolder layout)."
+            ) from err
+        for index, (array, label) in enumerate(zip(dataset.data, dataset.targets, strict=True)):
+            target = folder / split / CIFAR_CLASSES[label]
+            target.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(target / f"{index:05d}.png")
+    return folder
+
+
+def shift_cifar(images: torch.Tensor, shift: str, seed: int) -> torch.Tensor:
+    """Out-of-distribution copies of (N, 3, 32, 32) images in [0, 1] made with torchvision transforms
+    (corrupted CIFAR, after CIFAR-10-C's kinds at a high severity; the severities are ours)."""
+    import torchvision.transforms.v2.functional as TF
+
+    if shift == "noise":
+        g = torch.Generator().manual_seed(seed)
+        return (images + 0.25 * torch.randn(images.shape, generator=g)).clamp(0, 1)
+    if shift == "blur":
+        return TF.gaussian_blur(images, kernel_size=[9, 9], sigma=[2.5, 2.5])
+    if shift == "invert":
+        return TF.invert(images)
+    raise ConfigError(f"data.ood_shifts entries must be among {CIFAR_SHIFTS}, got {shift!r}")
+
+
+class _AugmentedImages(torch.utils.data.Dataset):
+    """Training images with the usual CIFAR augmentation (4-pixel padded random crop, horizontal
+    flip), seeded per item by the `(index, item_seed)` pairs of the training sampler."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images = torch.nn.functional.pad(images, (4, 4, 4, 4), mode="reflect")
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, item):
+        index, item_seed = item
+        rng = np.random.default_rng(item_seed)
+        top, left = rng.integers(0, 9, 2)
+        image = self.images[index, :, top : top + 32, left : left + 32]
+        if rng.random() < 0.5:
+            image = image.flip(-1)
+        return image, self.labels[index]
+
+
+class Cifar10Data(_ArrayDataModule):
+    """CIFAR-10 from an ImageFolder (`root`/train/<class>/*, `root`/test/<class>/*), or downloaded by
+    torchvision when `root` is null; normalised per channel.
+
+    `n_train` images (all 50,000 when null) drawn from train/, `n_test` (all 10,000 when null) from
+    test/. OOD sets: the test images under each shift of `ood_shifts` (Gaussian noise, blur,
+    colour inversion). `augment`: padded random crops and flips of the training images.
+    """
+
+    def __init__(self, root: str | None = None, data_dir: str = "~/.cache/paper-repro", n_train: int | None = None,
+                 n_test: int | None = None, ood_shifts: tuple[str, ...] = ("noise", "blur", "invert"),
+                 augment: bool = True, batch_size: int = 256, seed: int = 0, data_seed: int = 0, num_workers: int = 0):
+        super().__init__(batch_size, seed, num_workers, root=root, data_dir=data_dir)
+        if not ood_shifts or any(s not in CIFAR_SHIFTS for s in ood_shifts):
+            raise ConfigError(f"data.ood_shifts must be a non-empty list of {CIFAR_SHIFTS}, got {list(ood_shifts)}")
+        for name, value in (("n_train", n_train), ("n_test", n_test)):
+            if value is not None and value < 10:
+                raise ConfigError(f"data.{name} must be >= 10 or null, got {value}")
+        self.n_train = None if n_train is None else int(n_train)
+        self.n_test = None if n_test is None else int(n_test)
+        self.ood_names = list(ood_shifts)
+        self.augment = bool(augment)
+        self.item_seeds = self.augment
+        self.data_seed = int(data_seed)
+
+    def build_sets(self):
+        root = self.root if self.root is not None else _download_cifar(self.data_dir)
+        mean, std = torch.tensor(CIFAR_MEAN)[:, None, None], torch.tensor(CIFAR_STD)[:, None, None]
+        to_tensor = lambda a: torch.as_tensor(a).permute(0, 3, 1, 2).float().div(255.0)  # noqa: E731
+        x_train, y_train = _read_cifar_folder(root / "train", self.n_train, self.data_seed)
+        x_test, y_test = _read_cifar_folder(root / "test", self.n_test, self.data_seed + 1)
+        x_train, x_test = to_tensor(x_train), to_tensor(x_test)
+        y_train, y_test = torch.as_tensor(y_train), torch.as_tensor(y_test)
+        train_images = (x_train - mean) / std
+        train = _AugmentedImages(train_images, y_train) if self.augment else TensorDataset(train_images, y_train)
+        test = TensorDataset((x_test - mean) / std, y_test)
+        ood = [TensorDataset((shift_cifar(x_test, s, self.data_seed + i) - mean) / std, y_test)
+               for i, s in enumerate(self.ood_names)]
+        return train, test, ood

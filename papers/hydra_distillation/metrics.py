@@ -74,7 +74,7 @@ def auroc(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
     """AUROC of telling out-of-distribution points (positives) from in-domain ones by a score
     (higher = more OOD); ties count one half, so a constant score gives exactly 0.5."""
     scores = torch.cat([score_in, score_out]).double()
-    target = torch.cat([torch.zeros(len(score_in)), torch.ones(len(score_out))]).long()
+    target = torch.cat([torch.zeros(len(score_in)), torch.ones(len(score_out))]).long().to(scores.device)
     if len(score_in) == 0 or len(score_out) == 0:
         raise ValueError("AUROC needs both in-domain and OOD points")
     if torch.all(scores == scores[0]):

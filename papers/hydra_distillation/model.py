@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from common.errors import ConfigError, DataError
 from common.lightning import ReproModule
 from papers.hydra_distillation import metrics as M
-from papers.hydra_distillation.nets import MultiHeadMLP
+from papers.hydra_distillation.nets import MultiHeadMLP, MultiHeadResNet
 
 TASKS = ("classification", "regression")
 METHODS = ("kd", "hydra")
@@ -83,7 +83,7 @@ def evaluate_predictions(task: str, preds: list, targets: list[torch.Tensor], oo
 class _UncertaintyModule(ReproModule):
     """Shared test loop: dataloader 0 is in-domain, dataloaders 1.. are the OOD sets `ood_names`."""
 
-    def __init__(self, net: MultiHeadMLP, task: str, ood_names: Sequence[str], min_variance: float,
+    def __init__(self, net: MultiHeadMLP | MultiHeadResNet, task: str, ood_names: Sequence[str], min_variance: float,
                  n_bins: int, optimizer: Callable, scheduler: Callable | None, cpu_threads: int | None):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
         if task not in TASKS:
@@ -114,7 +114,10 @@ class _UncertaintyModule(ReproModule):
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         x, y = batch
-        self._test_outputs.setdefault(dataloader_idx, []).append((self.net(x), self.teacher_outputs(x), y))
+        teacher = self.teacher_outputs(x)
+        # Kept on the CPU in float32 (also under bf16 autocast): the test sets are scored at the epoch's end.
+        self._test_outputs.setdefault(dataloader_idx, []).append(
+            (self.net(x).float().cpu(), None if teacher is None else teacher.float().cpu(), y.cpu()))
 
     def on_test_epoch_start(self) -> None:
         self._test_outputs = {}
@@ -166,6 +169,16 @@ class EnsembleModule(_UncertaintyModule):
             raise ConfigError(f"an ensemble needs model.net.num_heads >= 2 members, got {net.num_heads}")
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """`trainer.gradient_clip_val` clips each member's gradient norm on its own, as if the
+        member were trained alone (one global norm over all members would couple them)."""
+        if not gradient_clip_val:
+            return
+        if gradient_clip_algorithm not in (None, "norm"):
+            raise ConfigError(f"the ensemble clips each member's gradient norm: trainer.gradient_clip_algorithm "
+                              f"must be 'norm', got {gradient_clip_algorithm!r}")
+        clip_member_gradients(self.net, float(gradient_clip_val))
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         out = self.net(x)
@@ -185,8 +198,41 @@ def ensemble_loss(out: torch.Tensor, y: torch.Tensor, task: str, min_variance: f
 
 
 @torch.no_grad()
+def clip_member_gradients(net: MultiHeadMLP | MultiHeadResNet, max_norm: float) -> None:
+    """Scale each member's gradient to norm <= max_norm (torch.nn.utils.clip_grad_norm_ per member).
+    Members are the heads of a net with no shared body: the slices of the grouped weights
+    (`MultiHeadMLP`) or each head's own parameters (`MultiHeadResNet`)."""
+    if net.shared_layers != 0:
+        raise ConfigError("per-member gradient clipping needs members that share nothing (shared_layers=0)")
+    if hasattr(net, "head_parameter_groups"):
+        for params in net.head_parameter_groups():
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    grads = [p.grad for p in net.heads.parameters() if p.grad is not None]
+    if not grads:
+        return
+    norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.ndim - 1))))
+
+
+@torch.no_grad()
 def copy_head_state(optimizer: torch.optim.Optimizer, net: MultiHeadMLP, source: int = 0) -> None:
-    """Copy head `source`'s per-parameter optimizer state (tensors shaped like the weight) to every head."""
+    """Copy head `source`'s per-parameter optimizer state to every head: slices of the grouped
+    weights (`MultiHeadMLP`), or the state of each head's own parameters (`MultiHeadResNet`)."""
+    if hasattr(net, "head_parameter_groups"):
+        groups = net.head_parameter_groups()
+        for head, params in enumerate(groups):
+            if head == source:
+                continue
+            for src, dst in zip(groups[source], params, strict=True):
+                if src in optimizer.state:
+                    optimizer.state[dst] = {k: v.clone() if isinstance(v, torch.Tensor) else v
+                                            for k, v in optimizer.state[src].items()}
+                else:
+                    optimizer.state.pop(dst, None)
+        return
     for param in net.heads.parameters():
         for value in optimizer.state.get(param, {}).values():
             if isinstance(value, torch.Tensor) and value.shape == param.shape:

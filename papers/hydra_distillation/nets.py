@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from common.errors import ConfigError
+from common.errors import ConfigError, DataError
 
 
 class GroupedLinear(nn.Module):
@@ -96,6 +96,111 @@ class MultiHeadMLP(nn.Module):
 
     def head_parameter_count(self) -> int:
         return sum(p.numel() for p in self.heads.parameters()) // self.num_heads
+
+    def body_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.body.parameters())
+
+
+# --- CIFAR-10: small ResNets -------------------------------------------------------------------
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def _stage(in_planes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(*[BasicBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1)
+                           for i in range(blocks)])
+
+
+class _ResNetPart(nn.Module):
+    """A stem (optional) and a run of stages; with `classify`, global pooling and the output layer."""
+
+    def __init__(self, in_channels: int, planes: Sequence[int], blocks: int, first: int, last: int,
+                 out_features: int, stem: bool, classify: bool):
+        super().__init__()
+        layers: list[nn.Module] = []
+        if stem:
+            layers += [nn.Conv2d(in_channels, planes[0], 3, padding=1, bias=False), nn.BatchNorm2d(planes[0]), nn.ReLU()]
+        for i in range(first, last):
+            layers.append(_stage(planes[max(i - 1, 0)], planes[i], blocks, 1 if i == 0 else 2))
+        if classify:
+            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(planes[-1], out_features)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class MultiHeadResNet(nn.Module):
+    """CIFAR ResNets (stem 3x3 conv, stages of `planes` with `blocks` basic blocks each, the first
+    stage at stride 1, the others at stride 2) with a shared body and `num_heads` heads.
+
+    The body is the stem and the first `shared_layers` stages; each head is the remaining stages,
+    global average pooling and a linear output layer (its own batch norms too). As for
+    `MultiHeadMLP`: shared_layers = 0 and num_heads = M is an ensemble of M independent ResNets,
+    num_heads = 1 one ResNet (KD), otherwise Hydra (Ferianc & Rodrigues' re-implementation: planes
+    32/64/128/256, 2 blocks, body = the first three stages, each head = the last stage).
+    The forward pass returns (heads, batch, out_features).
+    """
+
+    def __init__(self, in_channels: int = 3, out_features: int = 10, planes: Sequence[int] = (32, 64, 128, 256),
+                 blocks: int = 2, shared_layers: int = 0, num_heads: int = 1, image_size: int = 32):
+        super().__init__()
+        planes = [int(p) for p in planes]
+        if num_heads < 1:
+            raise ConfigError(f"model.net.num_heads must be >= 1, got {num_heads}")
+        if not planes or any(p < 1 for p in planes) or blocks < 1 or in_channels < 1 or out_features < 1:
+            raise ConfigError(f"model.net sizes must be >= 1, got planes={planes}, blocks={blocks}, "
+                              f"in_channels={in_channels}, out_features={out_features}")
+        if not 0 <= shared_layers < len(planes):
+            raise ConfigError(f"model.net.shared_layers (shared stages) must be in [0, {len(planes) - 1}] "
+                              f"(each head keeps at least one stage), got {shared_layers}")
+        self.num_heads, self.shared_layers, self.out_features = num_heads, shared_layers, out_features
+        self.input_shape = (in_channels, image_size, image_size)
+        self.body = (_ResNetPart(in_channels, planes, blocks, 0, shared_layers, out_features, stem=True, classify=False)
+                     if shared_layers > 0 else nn.Identity())
+        self.heads = nn.ModuleList(
+            _ResNetPart(in_channels, planes, blocks, shared_layers, len(planes), out_features,
+                        stem=shared_layers == 0, classify=True)
+            for _ in range(num_heads))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, C, H, W) -> (heads, batch, out)."""
+        if x.ndim != 4 or tuple(x.shape[1:2]) != self.input_shape[:1]:
+            raise DataError(f"MultiHeadResNet expects (batch, {self.input_shape[0]}, H, W) images, got {tuple(x.shape)}")
+        z = self.body(x)
+        return torch.stack([head(z) for head in self.heads])
+
+    @torch.no_grad()
+    def copy_head(self, source: int = 0) -> None:
+        """Set every head's weights and batch-norm statistics to those of head `source`."""
+        state = self.heads[source].state_dict()
+        for i, head in enumerate(self.heads):
+            if i != source:
+                head.load_state_dict(state)
+
+    def head_parameter_groups(self) -> list[list[nn.Parameter]]:
+        """Each head's parameters, in the same order for every head."""
+        return [list(head.parameters()) for head in self.heads]
+
+    def head_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.heads[0].parameters())
 
     def body_parameter_count(self) -> int:
         return sum(p.numel() for p in self.body.parameters())

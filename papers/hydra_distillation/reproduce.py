@@ -47,16 +47,31 @@ def run_metrics(metrics: dict, method: str) -> dict[str, float]:
     return out
 
 
-def macs(net) -> int:
-    """Multiply-accumulates of one input through the net (all heads)."""
+def macs(net, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one input through the net (all heads), counted by forward hooks on
+    its linear, grouped linear and convolution layers."""
     from papers.hydra_distillation.nets import GroupedLinear
 
     total = 0
-    for module in net.modules():
-        if isinstance(module, torch.nn.Linear):
-            total += module.in_features * module.out_features
-        elif isinstance(module, GroupedLinear):
-            total += module.groups * module.in_features * module.out_features
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * kernel * module.in_channels // module.groups
+        else:  # Linear: (1, out); GroupedLinear: (G, 1, out)
+            total += output.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in net.modules()
+             if isinstance(m, torch.nn.Conv2d | torch.nn.Linear | GroupedLinear)]
+    was_training = net.training
+    try:
+        with torch.inference_mode():
+            net.eval()(torch.zeros(1, *input_shape))
+    finally:
+        net.train(was_training)
+        for hook in hooks:
+            hook.remove()
     return total
 
 
@@ -67,26 +82,39 @@ def inference_seconds(net, x: torch.Tensor, repeats: int = 20) -> float:
         return median_seconds(lambda: net(x), repeats=repeats)
 
 
-def cost_metrics(models: dict, in_features: int) -> dict[str, float]:
+def cost_metrics(models: dict, input_shape: tuple[int, ...], batches=(1, 256), repeats: int = 20) -> dict[str, float]:
+    """Inference time on one CPU thread at each batch size (`<name>/time_ratio_batch<B>`: against
+    the ensemble), multiply-accumulates and parameters of every model."""
     out = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for batch in (1, 256):
-            x = torch.randn(batch, in_features)
-            times = {name: inference_seconds(model.net, x) for name, model in models.items()}
+        for batch in batches:
+            x = torch.randn(batch, *input_shape)
+            times = {name: inference_seconds(model.net.cpu(), x, repeats) for name, model in models.items()}
             for name, seconds in times.items():
                 out[f"{name}/inference_ms_batch{batch}"] = seconds * 1000
             for name in ("kd", "hydra"):
                 out[f"{name}/time_ratio_batch{batch}"] = times[name] / times["ensemble"]
     finally:
         torch.set_num_threads(threads)
-    ensemble_macs = macs(models["ensemble"].net)
+    ensemble_macs = macs(models["ensemble"].net, input_shape)
     for name, model in models.items():
-        out[f"{name}/macs"] = float(macs(model.net))
-        out[f"{name}/macs_ratio"] = macs(model.net) / ensemble_macs
+        model_macs = macs(model.net, input_shape)
+        out[f"{name}/macs"] = float(model_macs)
+        out[f"{name}/macs_ratio"] = model_macs / ensemble_macs
         out[f"{name}/parameters"] = float(sum(p.numel() for p in model.net.parameters()))
     return out
+
+
+def macs_ratio_at(models: dict, input_shape: tuple[int, ...], heads: int) -> float:
+    """Hydra's multiply-accumulates relative to an ensemble of `heads` members, extrapolated from
+    the measured body and per-head costs (body + heads * head) / (heads * member)."""
+    hydra, ensemble = models["hydra"].net, models["ensemble"].net
+    body = macs(hydra.body, input_shape)
+    per_head = (macs(hydra, input_shape) - body) / hydra.num_heads
+    member = macs(ensemble, input_shape) / ensemble.num_heads
+    return (body + heads * per_head) / (heads * member)
 
 
 def train_problem(cfg: DictConfig, experiments: dict, variants: dict, seed: int) -> tuple[dict, dict]:
@@ -144,6 +172,13 @@ def regression_figure(runs: dict, results_dir: Path) -> Path:
                                   models, datamodule.train_range, results_dir / "regression_bands.png")
 
 
+def _predict(model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """The model's per-head probabilities on x, in batches, on the GPU when there is one."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device)
+    return torch.cat([model.predict(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)], 1)
+
+
 def classification_figures(problem: str, runs: dict, results_dir: Path) -> tuple[list[Path], dict[str, float]]:
     datamodule, _ = load_trained_run(runs["ensemble"])
     models = {name: load_trained_run(run)[1] for name, run in runs.items()}
@@ -151,14 +186,15 @@ def classification_figures(problem: str, runs: dict, results_dir: Path) -> tuple
     figures, extra = [], {}
     sets = {"in-domain": datamodule.test_set.tensors[0]}
     sets.update({name: d.tensors[0] for name, d in zip(datamodule.ood_names, datamodule.ood_sets, strict=True)})
-    histograms = {labels[name]: {s: M.entropy_decomposition(model.predict(x))["mutual_information"].numpy()
+    histograms = {labels[name]: {s: M.entropy_decomposition(_predict(model, x))["mutual_information"].numpy()
                                  for s, x in sets.items()} for name, model in models.items() if name in labels}
     figures.append(plots.mi_histograms(histograms, results_dir / f"{problem}_mi_histograms.png"))
-    if datamodule.train_set.tensors[0].shape[1] == 2:  # the spiral: uncertainty maps on a grid
+    train_tensors = getattr(datamodule.train_set, "tensors", None)
+    if train_tensors is not None and train_tensors[0].ndim == 2 and train_tensors[0].shape[1] == 2:  # the spiral: uncertainty maps on a grid
         axis = torch.linspace(-2.5, 2.5, 120)
         xx, yy = torch.meshgrid(axis, axis, indexing="xy")
         grid = torch.stack([xx.flatten(), yy.flatten()], 1)
-        maps = {name: M.entropy_decomposition(model.predict(grid))["mutual_information"] for name, model in models.items()}
+        maps = {name: M.entropy_decomposition(_predict(model, grid))["mutual_information"] for name, model in models.items()}
         for name in maps:
             if name != "ensemble":
                 extra[f"{name}/grid_mi_spearman"] = M.spearman(maps[name], maps["ensemble"])
@@ -175,7 +211,9 @@ def table(problem: str, task: str, metrics: dict, methods: list[str]) -> list[st
     if task == "classification":
         keys += sorted({k.split("/", 2)[2] for k in metrics
                         if k.startswith(f"{problem}/ensemble/auroc_mi/")})
-    keys += ["macs_ratio", "time_ratio_batch256"]
+    timed = sorted({k.rsplit("/", 1)[1] for k in metrics if k.startswith(f"{problem}/hydra/time_ratio_batch")},
+                   key=lambda k: int(k[len("time_ratio_batch"):]))
+    keys += ["macs_ratio", *timed[-1:]]
     lines = [f"### {problem}", "", "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for method in methods:
         if f"{problem}/{method}/nll" not in metrics:
@@ -215,7 +253,13 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
             flat = {f"{method}/{key}": value for method, values in results.items() for key, value in values.items()}
             flat.update(derived(results))
             models = {name: load_trained_run(run)[1] for name, run in runs.items()}
-            flat.update(cost_metrics(models, _in_features(models["ensemble"].net)))
+            input_shape = _input_shape(models["ensemble"].net)
+            cost = spec.get("cost") or {}
+            flat.update(cost_metrics(models, input_shape, tuple(cost.get("batches", (1, 256))),
+                                     int(cost.get("repeats", 20))))
+            if cost.get("extrapolate_heads"):
+                heads = int(cost["extrapolate_heads"])
+                flat[f"hydra/macs_ratio_at_{heads}_heads"] = macs_ratio_at(models, input_shape, heads)
             flat["train_minutes"] = (time.perf_counter() - started) / 60
             if spec["task"] == "classification":
                 problem_figures, extra = classification_figures(problem, runs, results_dir)
@@ -235,6 +279,9 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
 
 
-def _in_features(net) -> int:
+def _input_shape(net) -> tuple[int, ...]:
+    """One input's shape: the ResNets say it; the MLPs' is their first layer's in_features."""
+    if hasattr(net, "input_shape"):
+        return tuple(net.input_shape)
     first = next(m for m in net.modules() if hasattr(m, "in_features"))
-    return int(first.in_features)
+    return (int(first.in_features),)

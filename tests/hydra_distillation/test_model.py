@@ -119,3 +119,27 @@ def test_distillation_losses_vanish_only_at_the_target(task):
         mean_logits = torch.stack([moments["mean"], raw], -1)[None]
     assert float(module.distillation_loss(mean_logits, t, per_member=False)) == pytest.approx(0.0, abs=1e-5)
     assert float(module.distillation_loss(mean_logits.expand_as(t), t, per_member=True)) > 1e-3
+
+
+def test_ensemble_clips_each_members_gradient_as_if_alone():
+    """trainer.gradient_clip_val on the ensemble = clip_grad_norm_ on each member alone."""
+    from papers.hydra_distillation.model import clip_member_gradients
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 2), torch.randint(0, 3, (32,))
+    ensemble = MultiHeadMLP(2, 3, hidden=[8, 8], shared_layers=0, num_heads=3)
+    with torch.no_grad():
+        ensemble.heads[-1].weight[1] *= 50  # member 1 gets a large gradient, the others small ones
+    alone = [MultiHeadMLP(2, 3, hidden=[8, 8], shared_layers=0, num_heads=1) for _ in range(3)]
+    for m, member in enumerate(alone):
+        for big, small in zip(ensemble.parameters(), member.parameters(), strict=True):
+            small.data = big.data[m : m + 1].clone()
+    ensemble_loss(ensemble(x), y, "classification", 1e-3).backward()
+    clip_member_gradients(ensemble, 0.5)
+    clipped = 0
+    for m, member in enumerate(alone):
+        ensemble_loss(member(x), y, "classification", 1e-3).backward()
+        clipped += float(torch.nn.utils.clip_grad_norm_(list(member.parameters()), 0.5)) > 0.5
+        for big, small in zip(ensemble.parameters(), member.parameters(), strict=True):
+            assert torch.allclose(big.grad[m : m + 1], small.grad, atol=1e-6)
+    assert 0 < clipped < 3  # some members were clipped, some not: a global norm would differ
