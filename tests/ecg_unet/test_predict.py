@@ -74,3 +74,11 @@ def test_exported_network_predicts_like_its_checkpoint(trained_quick_ecg, tmp_pa
     assert shipped == trained
     with pytest.raises(ConfigError, match="training run's folder"):
         export(tmp_path / "not_a_run", tmp_path)
+
+
+def test_shipped_ludb_network_delineates_without_a_checkpoint(ludb_excerpt, tmp_path):
+    result = _run(f"input={ludb_excerpt / 'data' / '1'}", f"output={tmp_path / 'waves.csv'}", f"plot={tmp_path / 'waves.png'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "waves.csv")))
+    qrs_per_lead = [sum(r["wave"] == "QRS" and r["lead"] == lead for r in rows) for lead in {r["lead"] for r in rows}]
+    assert len(qrs_per_lead) == 12 and min(qrs_per_lead) >= 6  # record 1 has 8 annotated beats in 10 s
