@@ -57,7 +57,7 @@ def geodesic_pairs(
         z0, z1 = codes[i], codes[j]
         row = {}
         line = straight_line(z0, z1, points)
-        solve = lambda metric, initial: optimise_geodesic(  # noqa: E731
+        solve = lambda metric, initial, z0=z0, z1=z1: optimise_geodesic(  # noqa: E731
             manifold, z0, z1, metric, points=points, initial=initial, iterations=iterations)
         length = lambda metric, curve: float(curve_length(manifold, curve, metric))  # noqa: E731
         # round 1, per metric: solve from the shorter of the grid path (the authors' initialisation)
