@@ -160,9 +160,10 @@ class EnsembleModule(_UncertaintyModule):
 
     def __init__(self, net: MultiHeadMLP, optimizer: Callable, scheduler: Callable | None = None,
                  task: str = "classification", ood_names: Sequence[str] = ("ood",), min_variance: float = 1e-3,
-                 n_bins: int = 10, cpu_threads: int | None = None):
+                 n_bins: int = 10, cpu_threads: int | None = None, clip_per_member: bool = False):
         ood_names = [str(name) for name in ood_names]  # plain list in the checkpoint's hparams
         super().__init__(net, task, ood_names, min_variance, n_bins, optimizer, scheduler, cpu_threads)
+        self.clip_per_member = bool(clip_per_member)
         if net.shared_layers != 0:
             raise ConfigError(f"an ensemble's members share nothing: model.net.shared_layers must be 0, got {net.shared_layers}")
         if net.num_heads < 2:
@@ -170,8 +171,13 @@ class EnsembleModule(_UncertaintyModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """`trainer.gradient_clip_val` clips each member's gradient norm on its own, as if the
-        member were trained alone (one global norm over all members would couple them)."""
+        """With `clip_per_member`, `trainer.gradient_clip_val` clips each member's gradient norm on
+        its own, as if the member were trained alone; otherwise (the default, kept for the
+        measured results) Lightning clips one norm over all members' gradients, which couples them
+        whenever the clip is reached."""
+        if not self.clip_per_member:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
         if not gradient_clip_val:
             return
         if gradient_clip_algorithm not in (None, "norm"):
