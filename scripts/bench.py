@@ -15,7 +15,7 @@ def main(papers: list[str]) -> None:
     print(f"# {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     for paper in papers:
         for name, value, unit in importlib.import_module(f"papers.{paper}.bench").run():
-            print(f"{name:70s} {value:12.1f} {unit}")
+            print(f"{name:70s} {value:12.4g} {unit}")
 
 
 if __name__ == "__main__":
