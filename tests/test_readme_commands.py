@@ -2,10 +2,12 @@
 `make -n` and then the command make would run with `--cfg job`, Python entry points with
 `--cfg job` (Hydra composes and prints the config without running it), `scripts/predict.py` with
 `--check`. The README cannot drift from the code."""
+import os
 import re
 import shlex
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -47,29 +49,57 @@ def _dry(words: list[str]) -> list[str]:
     return [*words, "--cfg", "job"]
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize(("readme", "line"), COMMANDS)
-def test_readme_command_runs_as_written(readme, line, tmp_path):
-    (tmp_path / "last.ckpt").write_bytes(b"")
-    (tmp_path / "recording.wav").write_bytes(b"")
+def _dry_commands(readme: str, line: str, stand_ins) -> list[list[str]]:
+    """The dry-mode commands a README line stands for (none for make targets that only run tools)."""
     for placeholder, stand_in in PLACEHOLDERS.items():
-        line = line.replace(placeholder, stand_in.format(tmp=tmp_path))
+        line = line.replace(placeholder, stand_in.format(tmp=stand_ins))
     words = shlex.split(line)
     if words[0] == "make":
         if words[1] in ("install", "test", "test-all", "lint", "smoke", "bench", "report"):
-            return  # these run pytest/ruff/tools with fixed arguments: `make -n` below still checks them
+            return []  # these run pytest/ruff/tools with fixed arguments: `make -n` below still checks them
         printed = subprocess.run([*words[:1], "-n", "-o", ".venv/.installed", *words[1:]], cwd=PROJECT_ROOT,
                                  capture_output=True, text=True, timeout=60)
         assert printed.returncode == 0, printed.stderr
         commands = [shlex.split(c) for c in printed.stdout.splitlines() if "scripts/" in c]
         if "reproduce-all" in words[1]:
-            return
+            return []
     else:
         commands = [words]
     assert commands, f"{readme}: `{line}` runs no script"
-    for command in commands:
-        dry = _dry(command)
-        if not dry:
-            continue
-        result = subprocess.run(dry, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    return [dry for dry in map(_dry, commands) if dry]
+
+
+@pytest.fixture(scope="module")
+def dry_runs(request, tmp_path_factory):
+    """Every selected README line's dry commands, run side by side: each one is a fresh Python that
+    imports torch (seconds), and one after another they took most of the fast suite's time."""
+    stand_ins = tmp_path_factory.mktemp("readme")
+    (stand_ins / "last.ckpt").write_bytes(b"")
+    (stand_ins / "recording.wav").write_bytes(b"")
+    selected = [item.callspec.params for item in request.session.items
+                if getattr(item, "originalname", None) == "test_readme_command_runs_as_written"]
+    plans = {}
+    for params in selected:
+        try:
+            plans[params["readme"], params["line"]] = _dry_commands(params["readme"], params["line"], stand_ins)
+        except AssertionError as err:
+            plans[params["readme"], params["line"]] = err
+    unique = {tuple(c) for plan in plans.values() if isinstance(plan, list) for c in plan}
+
+    def run(command):
+        return command, subprocess.run(list(command), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        results = dict(pool.map(run, unique))
+    return {key: plan if isinstance(plan, AssertionError) else [(c, results[tuple(c)]) for c in plan]
+            for key, plan in plans.items()}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize(("readme", "line"), COMMANDS)
+def test_readme_command_runs_as_written(readme, line, dry_runs):
+    outcome = dry_runs[readme, line]
+    if isinstance(outcome, AssertionError):
+        raise outcome
+    for _command, result in outcome:
         assert result.returncode == 0, f"{readme}: `{line}` fails: {result.stdout[-1500:]}{result.stderr[-1500:]}"
