@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
@@ -68,10 +69,11 @@ def test_exported_network_predicts_like_its_checkpoint(trained_quick_ecg, tmp_pa
     description = json.loads((tmp_path / DESCRIPTION).read_text())
     assert description["seed"] == 0 and "test/qrs_onset_f1" in description["test_metrics"]
     assert (tmp_path / WEIGHTS).stat().st_size < (run_dir / "checkpoints" / "last.ckpt").stat().st_size
-    signal = np.sin(np.linspace(0, 60, 2000, dtype=np.float32))[None]
-    shipped = predict.load_delineator(tmp_path / WEIGHTS, tmp_path / DESCRIPTION).delineate(signal, 500)
-    trained = predict.load_delineator(run_dir / "checkpoints" / "last.ckpt").delineate(signal, 500)
-    assert shipped == trained
+    shipped = predict.load_delineator(tmp_path / WEIGHTS, tmp_path / DESCRIPTION)
+    trained = predict.load_delineator(run_dir / "checkpoints" / "last.ckpt")
+    leads = torch.from_numpy(np.random.default_rng(3).normal(size=(2, 1, 2000)).astype(np.float32))
+    with torch.no_grad():  # the logits, not the waves: a barely trained network may find no wave at all
+        assert torch.equal(shipped.net(leads), trained.net(leads))
     with pytest.raises(ConfigError, match="training run's folder"):
         export(tmp_path / "not_a_run", tmp_path)
 
