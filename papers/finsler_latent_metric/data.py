@@ -1,9 +1,10 @@
-"""Data of the Finsler paper: generated starfish and concentric circles on the sphere (tiny), and the real qPCR, font, starmen and MNIST.
+"""Data of the Finsler paper: generated starfish and concentric circles on the sphere (tiny), and the real qPCR, font, starmen, MNIST and FashionMNIST.
 
 Every source gives a float matrix x (n, D) and integer labels (n,) for colouring the latent space.
 Continuous sources are centred and divided by one global standard deviation (the geometry of the
 data is kept); MNIST and scikit-learn's digits are binarised at 0.5 for the Bernoulli decoder of
-the Fisher-Rao part.
+the Fisher-Rao part. FashionMNIST (test images, grey levels) is for the Gaussian decoders: the paper
+shows its Finsler and Riemann geodesics, D = 784.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from common.data import EpochSeededSampler, cache_dir, download
-from common.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError, DataUnavailableError
 
-SOURCES = ("starfish_sphere", "circles_sphere", "digits", "qpcr", "font", "starmen", "mnist")
+SOURCES = ("starfish_sphere", "circles_sphere", "digits", "qpcr", "font", "starmen", "mnist", "fashion_mnist")
 # Public copies with pinned checksums; the starmen subset has no single public file (data.root only).
 REMOTE = {
     "qpcr": ("https://raw.githubusercontent.com/sods/ods/master/datasets/guo_qpcr.csv", "guo_qpcr.csv",
@@ -161,6 +162,29 @@ def load_mnist(folder_or_image: Path, labels_path: Path | None, count: int) -> t
     return (images / 255.0 > 0.5).astype(np.float64), labels
 
 
+def load_fashion_mnist(root, data_dir, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` FashionMNIST test images as grey levels in [0, 1] (n, 784), with their classes.
+
+    torchvision's loader and download (its mirrors and md5 checksums of the four .gz files): into the
+    cache when data.root is null; data.root=DIR reads DIR/FashionMNIST/raw without downloading, where
+    torchvision wants all four files (train and t10k, images and labels) unpacked.
+    """
+    from torchvision.datasets import FashionMNIST
+
+    folder = Path(root).expanduser() if root is not None else cache_dir(data_dir, "finsler")
+    try:
+        dataset = FashionMNIST(str(folder), train=False, download=root is None)
+    except RuntimeError as err:  # torchvision's "Dataset not found" and "Error downloading" both land here
+        where = folder / "FashionMNIST" / "raw"
+        raise DataUnavailableError(
+            f"FashionMNIST not available under {where} ({err}). Without network, download the four files "
+            f"(train-/t10k-images-idx3-ubyte.gz, train-/t10k-labels-idx1-ubyte.gz) elsewhere, check them "
+            f"against torchvision's FashionMNIST.resources md5 sums, unpack them there and pass "
+            f"data.root={folder}") from err
+    images = dataset.data.reshape(-1, 784)[:count].numpy() / 255.0
+    return images.astype(np.float64), dataset.targets[:count].numpy().astype(int)
+
+
 def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: float, mnist_count: int,
                 n_circles: int = 3):
     if source == "starfish_sphere":
@@ -184,6 +208,8 @@ def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: fl
         image = _locate(source, root, data_dir, "t10k-images-idx3-ubyte.gz")
         labels = _locate("mnist_labels", root, data_dir, "t10k-labels-idx1-ubyte.gz")
         return load_mnist(image, labels, mnist_count)
+    if source == "fashion_mnist":
+        return load_fashion_mnist(root, data_dir, mnist_count)
     raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
 
 

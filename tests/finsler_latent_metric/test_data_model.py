@@ -185,3 +185,11 @@ def test_fisher_rao_geodesic_never_longer_than_its_mean_pullback_start():
         geodesic_pairs(fisher, codes, **kwargs, extra_starts={"riemann": mean_raw["curves"]["riemann"][:2]})
     with pytest.raises(ConfigError, match="extra_starts"):
         geodesic_pairs(fisher, codes, **kwargs, extra_starts={"finsler": mean_raw["curves"]["riemann"]})
+
+
+def test_fashion_mnist_missing_files_give_a_clear_error(tmp_path):
+    """No FashionMNIST copy here: data.root pointing at an empty folder names the files and checksums to get."""
+    from common.errors import DataUnavailableError
+
+    with pytest.raises(DataUnavailableError, match="FashionMNIST.resources md5"):
+        FinslerDataModule(source="fashion_mnist", root=str(tmp_path)).setup()

@@ -17,7 +17,8 @@ from papers.finsler_latent_metric.model import StochasticDecoderVAE
 PAPER = "finsler_latent_metric"
 PLAN = OmegaConf.load(PROJECT_ROOT / "configs" / "paper" / f"{PAPER}.yaml").scales.tiny
 MECHANISM = {"tiny_convergence_slope_low", "tiny_convergence_slope_high", "tiny_convergence_slope_mc_low",
-             "tiny_convergence_floor_D3", "tiny_finsler_shorter", "tiny_pointwise_gap", "tiny_circles_finsler_shorter"}
+             "tiny_convergence_floor_D3", "tiny_finsler_shorter", "tiny_pointwise_gap", "tiny_circles_finsler_shorter",
+             "tiny_gplvm_pointwise_gap"}
 
 
 def verdicts(metrics: dict) -> dict[str, str]:
