@@ -162,6 +162,12 @@ def load_mnist(folder_or_image: Path, labels_path: Path | None, count: int) -> t
     return (images / 255.0 > 0.5).astype(np.float64), labels
 
 
+# md5 of the unpacked test files: torchvision checks its .gz files on download only and then reads
+# whatever unpacked files are in place, so these pin what is read (the sums public loaders list).
+FASHION_MNIST_MD5 = {"t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+                     "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"}
+
+
 def load_fashion_mnist(root, data_dir, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` FashionMNIST test images as grey levels in [0, 1] (n, 784), with their classes.
 
@@ -170,14 +176,19 @@ def load_fashion_mnist(root, data_dir, count: int) -> tuple[np.ndarray, np.ndarr
     torchvision wants all four files (train and t10k, images and labels) unpacked.
     """
     from torchvision.datasets import FashionMNIST
+    from torchvision.datasets.utils import check_integrity
 
     folder = Path(root).expanduser() if root is not None else cache_dir(data_dir, "finsler")
+    raw = folder / "FashionMNIST" / "raw"
+    # files already there are checked here (before torchvision parses them); a download is checked by torchvision
+    for name, md5 in FASHION_MNIST_MD5.items():
+        if (raw / name).is_file() and not check_integrity(str(raw / name), md5):
+            raise DataError(f"{raw / name} is not the FashionMNIST test file (md5 {md5} expected)")
     try:
         dataset = FashionMNIST(str(folder), train=False, download=root is None)
     except RuntimeError as err:  # torchvision's "Dataset not found" and "Error downloading" both land here
-        where = folder / "FashionMNIST" / "raw"
         raise DataUnavailableError(
-            f"FashionMNIST not available under {where} ({err}). Without network, download the four files "
+            f"FashionMNIST not available under {raw} ({err}). Without network, download the four files "
             f"(train-/t10k-images-idx3-ubyte.gz, train-/t10k-labels-idx1-ubyte.gz) elsewhere, check them "
             f"against torchvision's FashionMNIST.resources md5 sums, unpack them there and pass "
             f"data.root={folder}") from err

@@ -193,3 +193,11 @@ def test_fashion_mnist_missing_files_give_a_clear_error(tmp_path):
 
     with pytest.raises(DataUnavailableError, match="FashionMNIST.resources md5"):
         FinslerDataModule(source="fashion_mnist", root=str(tmp_path)).setup()
+
+
+def test_fashion_mnist_wrong_file_is_refused(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"\0" * 100)
+    with pytest.raises(DataError, match="not the FashionMNIST test file"):
+        FinslerDataModule(source="fashion_mnist", root=str(tmp_path)).setup()
