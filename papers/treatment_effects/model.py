@@ -25,6 +25,13 @@ error on the held-out training units (`train_mask & ~fit_mask`) is measured befo
 training stops `patience` steps after its best value, with the weights of the best step restored
 (counterfactual outcomes are never looked at). Prediction conditions on all training units. The
 individual effect is the difference of the two posterior means.
+
+Precisions (`precisions`): the public code fixes the weights' prior precision and the noise precision
+(`fixed`); the evidence approximation re-estimates both per arm at every step (`evidence`, or one of
+them); `fixed_then_evidence` trains with the fixed ones until the held-out error has not improved for
+`patience` steps, then goes back to the best weights, re-estimates both per arm by the evidence from
+then on, and trains for another `patience` steps past the best held-out error; the weights kept are
+those of the best held-out error over both phases, predicted with that phase's precisions.
 """
 from __future__ import annotations
 
@@ -44,8 +51,10 @@ KERNELS = ("linear", "rbf")
 LIKELIHOODS = ("exact", "released")  # exact per-unit NLL; or the public code's data-fit term (no log-det)
 STOPPING = ("held_out", "loss_plateau")  # our held-out factual error; or the public code's plateau rule
 # alpha, beta as given (the public code); re-estimated per arm at every step by the evidence approximation:
-# alpha only, beta only, or both
-PRECISIONS = ("fixed", "evidence_prior", "evidence_noise", "evidence")
+# alpha only, beta only, or both; as given until the held-out error stalls, then both by the evidence
+PRECISIONS = ("fixed", "evidence_prior", "evidence_noise", "evidence", "fixed_then_evidence")
+EVIDENCE_MODES = {"fixed": "none", "evidence_prior": "prior", "evidence_noise": "noise", "evidence": "both",
+                  "fixed_then_evidence": "none"}  # the regressors' mode at the start of training
 KEEP = 0.9  # share of units kept when the most uncertain are dropped (the public tutorial drops 10 %)
 # Early stopping skips the optimizer step on purpose by returning None from training_step.
 warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`")
@@ -64,19 +73,25 @@ def mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
 
 class BestWeights:
     """The weights of the step with the lowest held-out error so far; `update` says when `patience`
-    steps have passed without a new best (early stopping). Shared by DKLITE and the TARNet baseline."""
+    steps have passed without a new best since the best step or the last `wait_from` (early
+    stopping). Shared by DKLITE and the TARNet baseline."""
 
     def __init__(self, patience: int | None):
         self.patience = patience
         self.error = math.inf
         self.step = -1
+        self.waiting_since = -1
         self.state: dict[str, torch.Tensor] | None = None
 
     def update(self, module: nn.Module, error: float, step: int) -> bool:
         if error < self.error:
-            self.error, self.step = error, step
+            self.error, self.step, self.waiting_since = error, step, step
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        return self.patience is not None and step - self.step >= self.patience
+        return self.patience is not None and step - self.waiting_since >= self.patience
+
+    def wait_from(self, step: int) -> None:
+        """Count the patience from `step` again, keeping the best error and weights as the bar to beat."""
+        self.waiting_since = step
 
     def restore(self, module: nn.Module) -> None:
         if self.state is not None:
@@ -131,15 +146,18 @@ class Dklite(ReproModule):
             raise ConfigError("model.likelihood=released is the public code's linear-kernel term; use kernel=linear")
         if patience is not None and patience < 1:
             raise ConfigError(f"model.patience must be >= 1 or null (no early stopping), got {patience}")
+        if precisions == "fixed_then_evidence" and (kernel != "linear" or patience is None or stopping != "held_out"):
+            raise ConfigError(
+                "model.precisions=fixed_then_evidence switches when the held-out error stalls: it needs "
+                "kernel=linear, a model.patience and stopping=held_out (use precisions=fixed otherwise)"
+            )
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         widths = [hidden_dim] * (hidden_layers + 1)
         self.encoder = mlp([input_dim, *widths, feature_dim], final_activation=True)
         self.decoder = mlp([feature_dim, *widths, input_dim], final_activation=False)
         if kernel == "linear":
             regressors = [BayesianLinearRegression(feature_dim, prior_precision, noise_precision, learn_noise=learn_noise,
-                                                   learn_prior=learn_prior,
-                                                   evidence={"fixed": "none", "evidence_prior": "prior", "evidence_noise": "noise",
-                                                             "evidence": "both"}[precisions])
+                                                   learn_prior=learn_prior, evidence=EVIDENCE_MODES[precisions])
                           for _ in range(2)]
         else:
             regressors = [GaussianProcess(feature_dim, lengthscale=gp_lengthscale * feature_dim**0.5, noise=gp_noise)
@@ -150,6 +168,7 @@ class Dklite(ReproModule):
         self.variance_normalised = variance_normalised
         self.reconstruction_weight = reconstruction_weight
         self.likelihood = likelihood
+        self.precisions = precisions
         self.patience = patience
         self.stopping = stopping
         self._reset_early_stopping()
@@ -253,6 +272,7 @@ class Dklite(ReproModule):
     def _reset_early_stopping(self) -> None:
         self.best = BestWeights(self.patience)
         self.stopped_at: int | None = None
+        self.switched_at: int | None = None  # fixed_then_evidence: the step the evidence took over
         self.loss_history: list[float] = []
         self._epoch_sums: dict[str, float] = {}
         self._epoch_steps = 0
@@ -265,6 +285,27 @@ class Dklite(ReproModule):
         changes = np.abs(np.diff(self.loss_history))
         recent, before = changes[-10:], changes[-40:-10]
         return bool(abs(recent.mean() - before.mean()) < before.std())
+
+    def _use_evidence(self, on: bool) -> None:
+        for gp in self.gps:
+            gp.evidence = "both" if on else "none"
+
+    def _switch_to_evidence(self) -> None:
+        """fixed_then_evidence, once the fixed precisions' held-out error has stalled: back to its best
+        weights, both precisions by the evidence from now on, patience counted afresh."""
+        self.best.restore(self)
+        self.switched_at = self.global_step
+        self.best.wait_from(self.global_step)
+        self._use_evidence(True)
+        # Adam's moment estimates belong to the fixed precisions' loss, whose scale the evidence's noise
+        # precision changes by orders of magnitude: start them afresh.
+        self.optimizers().optimizer.state.clear()
+
+    def _keep_best(self) -> None:
+        """Restore the best weights, with the precisions of the phase they come from."""
+        self.best.restore(self)
+        if self.switched_at is not None:
+            self._use_evidence(self.best.step >= self.switched_at)
 
     def on_train_start(self) -> None:
         if self.stopped_at is not None:  # a finished, early-stopped run that is being resumed
@@ -289,8 +330,11 @@ class Dklite(ReproModule):
         losses = self.losses(batch)
         if self.patience is not None and self.stopping == "held_out":
             if self.best.update(self, float(losses["validation_mse"]), self.global_step):
+                if self.precisions == "fixed_then_evidence" and self.switched_at is None:
+                    self._switch_to_evidence()
+                    return None  # no loss, so no update: the next step starts from the restored weights
                 self.stopped_at = self.global_step
-                self.best.restore(self)
+                self._keep_best()
                 self.trainer.should_stop = True
                 return None  # no optimizer step: the restored best weights are the result
         # Per-epoch means, logged once at the epoch's end (Lightning's per-step logging cost more than the step).
@@ -313,7 +357,9 @@ class Dklite(ReproModule):
         held_out = self.patience is not None and self.stopping == "held_out"
         if held_out and last_epoch and self.stopped_at is None:
             self.stopped_at = self.global_step
-            self.best.restore(self)
+            self._keep_best()
+        if self.switched_at is not None:
+            self.log("train/switched_at", float(self.switched_at), batch_size=1)
         if self.stopped_at is not None:
             self.log("train/stopped_at", float(self.stopped_at), batch_size=1)
             if held_out:
@@ -322,8 +368,9 @@ class Dklite(ReproModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["dklite_early_stopping"] = {
-            "best_error": self.best.error, "best_step": self.best.step,
+            "best_error": self.best.error, "best_step": self.best.step, "waiting_since": self.best.waiting_since,
             "best_state": self.best.state, "stopped_at": self.stopped_at, "loss_history": list(self.loss_history),
+            "switched_at": self.switched_at,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -331,7 +378,11 @@ class Dklite(ReproModule):
         if saved is not None:
             self.best.error, self.best.step = saved["best_error"], saved["best_step"]
             self.best.state, self.stopped_at = saved["best_state"], saved["stopped_at"]
+            self.best.waiting_since = saved.get("waiting_since", self.best.step)
             self.loss_history = list(saved.get("loss_history", []))
+            self.switched_at = saved.get("switched_at")
+            if self.switched_at is not None:  # the regressors' mode is not a weight: set it as training left it
+                self._use_evidence(self.stopped_at is None or self.best.step >= self.switched_at)
 
     # ------------------------------------------------------------------ test
 

@@ -118,12 +118,16 @@ def summarise(scores: dict[str, list[dict]], replications: list[int], headline: 
 
 
 def against_tarnet(metrics: dict, method: str, headline: str, prefix: str) -> None:
-    """`<method>_minus_tarnet` and `<method>_over_tarnet` of the headline mean, when TARNet ran."""
+    """`<method>_minus_tarnet` and `<method>_over_tarnet` of the headline mean, and `<method>_over_tarnet`
+    of the medians over replications (`<headline>_median`: one replication cannot carry it), when TARNet ran."""
     tarnet = metrics.get(f"{prefix}tarnet/{headline}")
     if tarnet is not None:
         ours = metrics[f"{prefix}{method}/{headline}"]
         metrics[f"{prefix}{method}_minus_tarnet/{headline}"] = ours - tarnet
         metrics[f"{prefix}{method}_over_tarnet/{headline}"] = ours / tarnet if tarnet > 0 else float("inf")
+        tarnet_median = metrics[f"{prefix}tarnet/{headline}_median"]
+        metrics[f"{prefix}{method}_over_tarnet/{headline}_median"] = (
+            metrics[f"{prefix}{method}/{headline}_median"] / tarnet_median if tarnet_median > 0 else float("inf"))
 
 
 def results_table(metrics: dict[str, float], methods: list[str], prefix: str = "", keys=EFFECT_SCORES) -> str:

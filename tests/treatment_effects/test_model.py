@@ -118,14 +118,15 @@ def test_rbf_kernel_stays_available():
 
 def test_early_stopping_restores_the_best_weights(tmp_path):
     """With a learning rate far too large the held-out factual error soon stops improving: training
-    ends `patience` steps after its best step, and the saved weights are those of the best step."""
+    ends `patience` steps after its best step, and the saved weights are those of the best step (fixed
+    precisions: the default's switch to the evidence when the error stalls is tested in test_precisions)."""
     from common import run
     from common.reproduce import load_trained_run
 
     cfg = run.compose("train", [
         "experiment=treatment_effects/tiny", "logger=none", "trainer.enable_progress_bar=false",
         "data.synthetic.units=120", "data.steps_per_epoch=10", "trainer.max_epochs=20", "model.patience=15",
-        "model.optimizer.lr=0.3", f"paths.output_dir={tmp_path}",
+        "model.optimizer.lr=0.3", "model.precisions=fixed", f"paths.output_dir={tmp_path}",
     ])
     metrics = run.train(cfg)
     best_step = int(metrics["train/best_step"])

@@ -1,12 +1,17 @@
 """The evidence approximation of DKLITE's precisions (model.precisions): MacKay's fixed point is the
-marginal likelihood's maximum, each one-sided mode keeps the other precision, and the public code's
-fixed lambda = 1000, beta = 1 stay the default."""
+marginal likelihood's maximum, each one-sided mode keeps the other precision; the default,
+fixed_then_evidence, starts from the public code's fixed lambda = 1000, beta = 1 and switches to the
+evidence when the held-out error stalls, keeping the better phase's weights and precisions."""
+from functools import partial
+
 import pytest
 import torch
 
+from common import run
 from common.errors import ConfigError
+from common.reproduce import load_trained_run
 from papers.treatment_effects.gp import BayesianLinearRegression
-from papers.treatment_effects.model import Dklite
+from papers.treatment_effects.model import BestWeights, Dklite
 
 
 def nll_at(z, y, alpha, beta):
@@ -45,12 +50,70 @@ def test_one_sided_evidence_keeps_the_other_precision(data):
         BayesianLinearRegression(4, evidence="sometimes")
 
 
-def test_default_keeps_the_public_codes_fixed_precisions():
-    from functools import partial
-    model = Dklite(partial(torch.optim.Adam, lr=1e-3), input_dim=3, hidden_dim=4, feature_dim=2)
+def test_default_starts_from_the_public_codes_fixed_precisions():
+    cfg = run.compose("train", ["experiment=treatment_effects/ihdp"])
+    assert cfg.model.precisions == "fixed_then_evidence"
+    model = Dklite(partial(torch.optim.Adam, lr=1e-3), input_dim=3, hidden_dim=4, feature_dim=2, patience=5,
+                   precisions=cfg.model.precisions)
     for gp in model.gps:
         assert gp.evidence == "none"
         assert gp.prior_precision.item() == pytest.approx(1000.0) and gp.noise_precision.item() == pytest.approx(1.0)
     assert Dklite(partial(torch.optim.Adam, lr=1e-3), input_dim=3, precisions="evidence").gps[0].evidence == "both"
     with pytest.raises(ConfigError, match="model.precisions"):
         Dklite(partial(torch.optim.Adam, lr=1e-3), input_dim=3, precisions="mackay")
+    for needs in ({"patience": None}, {"patience": 5, "stopping": "loss_plateau"}, {"patience": 5, "kernel": "rbf"}):
+        with pytest.raises(ConfigError, match="fixed_then_evidence"):
+            Dklite(partial(torch.optim.Adam, lr=1e-3), input_dim=3, precisions="fixed_then_evidence", **needs)
+
+
+def test_best_weights_wait_from_restarts_the_patience_only():
+    module = torch.nn.Linear(1, 1)
+    best = BestWeights(patience=3)
+    assert not best.update(module, 1.0, 0)
+    assert not best.update(module, 2.0, 1)
+    best.wait_from(2)
+    assert [best.update(module, 2.0, step) for step in (3, 4, 5)] == [False, False, True]  # 3 steps after 2, not 0
+    assert (best.step, best.error) == (0, 1.0)
+
+
+def _frozen_run(tmp_path, precisions):
+    """A Lightning run whose weights never move (a learning rate of 1e-300 rounds every float32 update to
+    zero; 0 is refused by the config check): the held-out error is constant within each phase, so when
+    the switch happens and which phase wins are known in advance."""
+    cfg = run.compose("train", [
+        "experiment=treatment_effects/tiny_heavy", "logger=none", "trainer.enable_progress_bar=false",
+        "data.synthetic.units=120", "data.steps_per_epoch=10", "trainer.max_epochs=3", "model.patience=5",
+        "model.optimizer.lr=1e-300", f"model.precisions={precisions}", f"paths.output_dir={tmp_path}",
+    ])
+    metrics = run.train(cfg)
+    return metrics, *load_trained_run(tmp_path)
+
+
+def test_fixed_then_evidence_switches_when_the_held_out_error_stalls(tmp_path):
+    metrics, datamodule, model = _frozen_run(tmp_path / "switch", "fixed_then_evidence")
+    # The reloaded model predicts with the winning phase's precisions; the two phases' held-out errors
+    # at the (unchanging) weights:
+    assert all(gp.evidence == "both" for gp in model.gps)
+    evidence_error = float(model.validation_error(datamodule.batch))
+    model._use_evidence(False)
+    fixed_error = float(model.validation_error(datamodule.batch))
+    assert evidence_error < fixed_error  # untrained features: the evidence fits the heavy tail, 1000/1 cannot
+    # Fixed phase: best at step 0, patience 5 runs out at step 5; the switch's step changes no weight (Lightning
+    # still counts it), the first evidence step, 6, is the new best, and its patience runs out at step 11.
+    assert metrics["train/switched_at"] == 5 and metrics["train/best_step"] == 6 and metrics["train/stopped_at"] == 11
+    assert metrics["train/best_validation_mse"] == pytest.approx(evidence_error, rel=1e-6)
+    # Mechanism off: the public code's fixed precisions never switch, and stop at step 5 with the fixed error.
+    off, _, fixed_model = _frozen_run(tmp_path / "fixed", "fixed")
+    assert "train/switched_at" not in off and off["train/stopped_at"] == 5
+    assert off["train/best_validation_mse"] == pytest.approx(fixed_error, rel=1e-6)
+    assert all(gp.evidence == "none" for gp in fixed_model.gps)
+
+
+def test_fixed_then_evidence_keeps_the_fixed_phase_when_the_evidence_does_worse():
+    model = Dklite(partial(torch.optim.Adam, lr=1e-3), input_dim=3, hidden_dim=4, feature_dim=2, patience=5,
+                   precisions="fixed_then_evidence")
+    model.switched_at = 7
+    for best_step, mode in ((6, "none"), (7, "both"), (9, "both")):
+        model.best.step = best_step
+        model._keep_best()
+        assert [gp.evidence for gp in model.gps] == [mode, mode]
