@@ -7,7 +7,6 @@ import torch
 from common.errors import ConfigError
 from papers.finsler_latent_metric.metrics import (
     DTYPE,
-    constant_speed,
     curve_length,
     graph_geodesic,
     optimise_geodesic,
@@ -87,7 +86,7 @@ def geodesic_pairs(
                 with torch.no_grad():
                     other_length = length(metric, other_curve)
                 if other_length < lengths[0] or name == "extra_start":
-                    resolved = solve(metric, constant_speed(manifold, other_curve, metric))
+                    resolved = solve(metric, other_curve)
                     candidates += [(name, other_curve), (f"from_{name}", resolved)]
                     with torch.no_grad():
                         lengths += [other_length, length(metric, resolved)]
@@ -97,9 +96,10 @@ def geodesic_pairs(
             solved[metric] = min(value for (name, _), value in zip(candidates, lengths, strict=True)
                                  if name == "default" or name.startswith("from_"))
         # round 3: round 2 compared each metric with the other's *first* solve; the other's final curve
-        # can still be shorter under this metric. Re-solve from it (respaced to constant speed) and keep
-        # the shortest, until a pass changes nothing: then, per metric, the kept geodesic is no longer
-        # than the other metric's. Each change shortens a kept curve strictly; 4 passes bound the cost
+        # can still be shorter under this metric. Re-solve from it and keep the shortest of the solve
+        # and of that curve as it is, until a pass changes nothing: then, per metric, the kept geodesic
+        # is no longer (to 1e-9) than the other metric's. Each change shortens a kept curve; 4 passes
+        # bound the cost
         for _ in range(4):
             improved = False
             for metric in metrics:
@@ -109,9 +109,9 @@ def geodesic_pairs(
                     other_curve = best[other][1]
                     with torch.no_grad():
                         other_length = length(metric, other_curve)
-                    if other_length >= best[metric][2]:
+                    if other_length >= best[metric][2] * (1 - 1e-9):  # rounding-level gains: no new solve
                         continue
-                    resolved = solve(metric, constant_speed(manifold, other_curve, metric))
+                    resolved = solve(metric, other_curve)
                     with torch.no_grad():
                         resolved_length = length(metric, resolved)
                     solved[metric] = min(solved[metric], resolved_length)

@@ -288,10 +288,9 @@ def straight_line(z0: torch.Tensor, z1: torch.Tensor, points: int) -> torch.Tens
     return (1 - t) * torch.as_tensor(z0, dtype=DTYPE) + t * torch.as_tensor(z1, dtype=DTYPE)
 
 
-def resample_polyline(path: torch.Tensor, points: int, step_lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """`points` points equally spaced in arc length along a polyline (Euclidean, or the given segment lengths)."""
-    if step_lengths is None:
-        step_lengths = torch.linalg.norm(path[1:] - path[:-1], dim=-1)
+def resample_polyline(path: torch.Tensor, points: int) -> torch.Tensor:
+    """`points` points equally spaced in Euclidean arc length along a polyline."""
+    step_lengths = torch.linalg.norm(path[1:] - path[:-1], dim=-1)
     arc = torch.cat([torch.zeros(1, dtype=path.dtype), torch.cumsum(step_lengths, 0)])
     if arc[-1] <= 0:
         return path[:1].expand(points, -1).clone()
@@ -299,18 +298,6 @@ def resample_polyline(path: torch.Tensor, points: int, step_lengths: torch.Tenso
     index = torch.clamp(torch.searchsorted(arc, targets, right=True) - 1, 0, len(path) - 2)
     fraction = ((targets - arc[index]) / torch.clamp(step_lengths[index], min=1e-300))[:, None]
     return path[index] + fraction.clamp(0, 1) * (path[index + 1] - path[index])
-
-
-def constant_speed(manifold, curve: torch.Tensor, metric: str) -> torch.Tensor:
-    """The same polyline with its points respaced to equal lengths under `metric`.
-
-    A curve's energy N * sum F(step)^2 exceeds its squared length unless its speed is constant; an
-    energy minimiser started from an uneven curve spends its iterations respacing points and can stop
-    longer than the curve it started from. Respaced first, energy ~ length^2 and the solve only shortens.
-    """
-    with torch.no_grad():
-        norms = segment_norms(manifold, curve, metric)
-    return resample_polyline(curve, len(curve), norms)
 
 
 def graph_geodesic(manifold, z0, z1, metric: str, bounds, resolution: int = 24) -> torch.Tensor:

@@ -175,9 +175,10 @@ def test_sphere_geodesics_are_great_circles():
     assert float(M.curve_length(sphere, finsler, "finsler")) == pytest.approx(length, rel=1e-6)
 
 
-def test_constant_speed_respacing_and_cross_metric_geodesics():
-    """Respacing makes a curve's energy its squared length; and per pair the kept Finsler geodesic is no
-    longer under F than the kept Riemann geodesic (and vice versa), the final cross-check of geodesic_pairs."""
+def test_each_kept_geodesic_is_no_longer_than_the_other_metrics():
+    """geodesic_pairs' final cross-check: per pair, the kept Finsler geodesic is no longer under F than the
+    kept Riemann geodesic, and vice versa (before it, on this decoder, Riemann geodesics ended up to 1 %
+    longer under G than the Finsler ones)."""
     from papers.finsler_latent_metric.geodesics import geodesic_pairs
     from papers.finsler_latent_metric.model import StochasticDecoderVAE
 
@@ -185,17 +186,9 @@ def test_constant_speed_respacing_and_cross_metric_geodesics():
     model = StochasticDecoderVAE(data_dim=3, hidden=16, prior_features=16, n_centres=6, optimizer=torch.optim.Adam)
     model.fit_centres(torch.randn(60, 2))
     manifold = model.geometry()
-    z0, z1 = torch.tensor([-2.0, 0.5], dtype=DT), torch.tensor([2.0, -1.0], dtype=DT)
-    t = torch.linspace(0, 1, 12, dtype=DT)[:, None] ** 3  # points bunched towards z0
-    uneven = (1 - t) * z0 + t * z1 + 0.4 * torch.sin(math.pi * t) * torch.tensor([0.0, 1.0], dtype=DT)
-    respaced = M.constant_speed(manifold, uneven, "finsler")
-    with torch.no_grad():
-        energy_ratio = lambda c: float(M.curve_energy(manifold, c, "finsler") / M.curve_length(manifold, c, "finsler") ** 2)  # noqa: E731
-        assert energy_ratio(uneven) > 1.3
-        assert energy_ratio(respaced) < 1.01
-        assert float(M.curve_length(manifold, respaced, "finsler")) <= float(M.curve_length(manifold, uneven, "finsler")) * 1.01
     codes = 2 * torch.randn(12, 2, dtype=DT, generator=torch.Generator().manual_seed(1))
     _, raw = geodesic_pairs(manifold, codes, pairs=4, points=10, iterations=15, resolution=8)
     for row in raw["rows"]:
-        assert row["finsler_length"] <= row["finsler_of_riemann_curve"] * (1 + 1e-12)
-        assert row["riemann_length"] <= row["riemann_of_finsler_curve"] * (1 + 1e-12)
+        assert row["finsler_length"] <= row["finsler_of_riemann_curve"] * (1 + 1e-9)
+        assert row["riemann_length"] <= row["riemann_of_finsler_curve"] * (1 + 1e-9)
+    assert any(row["riemann_kept"].startswith(("final_", "from_final_")) for row in raw["rows"])  # the check acted
