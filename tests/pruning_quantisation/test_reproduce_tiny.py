@@ -27,7 +27,7 @@ def test_reproduce_pruning_quantisation_tiny(results_dir):
     # claims.yaml would otherwise surface as "not measured" after the long run.
     produced = set(summary["metrics"])
     for claim in load_claims(claims_path("pruning_quantisation")):
-        network, rest = claim.metric.split("/", 1)
+        _, rest = claim.metric.split("/", 1)
         assert {f"mobilenet/{rest}", f"shufflenet/{rest}"} & produced, (claim.id, claim.metric)
 
 
