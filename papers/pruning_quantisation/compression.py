@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,21 +45,44 @@ def prunable_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, module) for name, module in net.named_modules() if isinstance(module, nn.Conv2d | nn.Linear)]
 
 
-def prune_network(net: nn.Module, sparsity: float) -> nn.Module:
-    """Attach masks: `sparsity` of each conv's filters (L2) and of each linear's weights (|w|)."""
+def conv_batchnorm_pairs(net: nn.Module) -> Iterator[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """Each conv directly followed by a BatchNorm in the same `nn.Sequential` (how torchvision's
+    MobileNetV2 and ShuffleNetV2 are built)."""
+    for block in net.modules():
+        if isinstance(block, nn.Sequential):
+            for conv, norm in itertools.pairwise(block):
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and norm.affine:
+                    yield conv, norm
+
+
+def prune_network(net: nn.Module, sparsity: float, batchnorm: bool = False) -> nn.Module:
+    """Attach masks: `sparsity` of each conv's filters (L2) and of each linear's weights (|w|).
+
+    With `batchnorm`, the BatchNorm after a conv loses the scale and shift of the conv's pruned
+    filters too, so a pruned channel is exactly zero. Without it (the paper's code) the channel is the
+    BatchNorm's constant shift; a depthwise conv fed that constant then sees almost no variance, its
+    BatchNorm divides by almost zero, and folding that BatchNorm before int8 gives the filter weights
+    of hundreds, which multiply the input's rounding error (README: int8 after pruning).
+    """
     sparsity = check_sparsity(sparsity)
     for _, module in prunable_layers(net):
         if isinstance(module, nn.Conv2d):
             prune.ln_structured(module, "weight", amount=sparsity, n=2, dim=0)
         else:
             prune.l1_unstructured(module, "weight", amount=sparsity)
+    if batchnorm:
+        for conv, norm in conv_batchnorm_pairs(net):
+            kept = conv.weight_mask.flatten(1).any(dim=1).to(norm.weight.dtype)
+            prune.custom_from_mask(norm, "weight", kept)
+            prune.custom_from_mask(norm, "bias", kept)
     return net
 
 
 def make_pruning_permanent(net: nn.Module) -> nn.Module:
-    for _, module in prunable_layers(net):
-        if prune.is_pruned(module) and hasattr(module, "weight_mask"):
-            prune.remove(module, "weight")
+    for module in net.modules():
+        for name in ("weight", "bias"):
+            if hasattr(module, f"{name}_mask"):
+                prune.remove(module, name)
     return net
 
 

@@ -43,6 +43,7 @@ class ImageClassifier(ReproModule):
         classifier_width: int = 4096,
         small_input: bool = True,
         prune_sparsity: float | None = None,
+        prune_batchnorm: bool = False,
         slim_sparsity: float | None = None,
         slim_channel_multiple: int = 8,
         cpu_threads: int | None = None,
@@ -54,6 +55,10 @@ class ImageClassifier(ReproModule):
                 f"set model.prune_sparsity (masks, got {prune_sparsity}) or model.slim_sparsity "
                 f"(removed filters, got {slim_sparsity}), not both"
             )
+        if not isinstance(prune_batchnorm, bool):
+            raise ConfigError(f"model.prune_batchnorm must be true or false, got {prune_batchnorm!r}")
+        if prune_batchnorm and prune_sparsity is None and slim_sparsity is not None:
+            raise ConfigError("model.prune_batchnorm=true goes with model.prune_sparsity (masks); slimming removes BatchNorm channels anyway")
         self.net = build_network(network, num_classes, in_channels, dropout, classifier_width, small_input)
         self.compress(self.net)
 
@@ -61,7 +66,7 @@ class ImageClassifier(ReproModule):
         """Prune (masks) or slim `net` in place as this module's hyper-parameters say."""
         hp = self.hparams
         if hp.prune_sparsity is not None:
-            prune_network(net, check_sparsity(hp.prune_sparsity))
+            prune_network(net, check_sparsity(hp.prune_sparsity), batchnorm=hp.prune_batchnorm)
         elif hp.slim_sparsity is not None:
             slim_network(net, check_sparsity(hp.slim_sparsity), torch.zeros(1, hp.in_channels, TRACE_SIZE, TRACE_SIZE),
                          channel_multiple=hp.slim_channel_multiple)

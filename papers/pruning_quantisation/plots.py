@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 MARKERS = {
-    "float": "o", "pruned": "s", "quantised": "^", "pruned_quantised": "D", "slimmed": "v", "slimmed_quantised": "P",
+    "float": "o", "pruned": "s", "quantised": "^", "pruned_quantised": "D", "pruned_bn": "<", "pruned_bn_quantised": ">",
+    "slimmed": "v", "slimmed_quantised": "P",
 }
 COLOURS = {"alexnet": "tab:red", "mobilenet": "tab:blue", "shufflenet": "tab:green"}
 

@@ -1,9 +1,11 @@
 """pruning_quantisation's part of `scripts/reproduce.py`: train, prune, quantise, measure, plot.
 
 For every network of `compression.networks`: train it (float), prune it and fine-tune under the
-masks (pruned), slim it (the same filters physically removed) and fine-tune the smaller network
-as long (slimmed), quantise all three to int8 (quantised, pruned_quantised, slimmed_quantised),
-then measure each on the same test set and the same CPU. Speed-ups compare like with like: an
+masks (pruned, the paper's rule), the same with the pruned filters' BatchNorm scale and shift
+masked too (pruned_bn, ours: see `prune_network`), slim it (the same filters physically removed)
+and fine-tune the smaller network as long (slimmed), quantise all four to int8 (quantised,
+pruned_quantised, pruned_bn_quantised, slimmed_quantised), then measure each on the same test set
+and the same CPU. Speed-ups compare like with like: an
 int8 network (whose BatchNorm is folded into its convolutions) against the float network with
 the same folding (`float_fused`), a float network against the unfused float one; `speedup_unfused`
 is the paper's comparison, int8 against the unfused float network.
@@ -49,11 +51,14 @@ from papers.pruning_quantisation.model import load_classifier
 from papers.pruning_quantisation.networks import NETWORKS
 from papers.pruning_quantisation.plots import plot_tradeoffs
 
-METHODS = ("float", "pruned", "quantised", "pruned_quantised", "slimmed", "slimmed_quantised")
+METHODS = (
+    "float", "pruned", "quantised", "pruned_quantised", "pruned_bn", "pruned_bn_quantised", "slimmed", "slimmed_quantised",
+)
 # The float network each method starts from: its parameters are counted (int8 ones hold the same).
 FLOAT_ORIGIN = {
     "float": "float", "float_fused": "float", "pruned": "pruned", "quantised": "float",
-    "pruned_quantised": "pruned", "slimmed": "slimmed", "slimmed_quantised": "slimmed",
+    "pruned_quantised": "pruned", "pruned_bn": "pruned_bn", "pruned_bn_quantised": "pruned_bn",
+    "slimmed": "slimmed", "slimmed_quantised": "slimmed",
 }
 # Latency baseline of each method: the float network with the same BatchNorm folding.
 BASELINE = {method: ("float_fused" if method.endswith("quantised") else "float") for method in METHODS}
@@ -97,9 +102,9 @@ def trained_run(run_dir: Path):
     return datamodule, load_classifier(Path(run_dir) / "checkpoints" / "last.ckpt")
 
 
-def _finetune(cfg, experiment, overrides, trained: Path, kind: str, sparsity: float, epochs: int) -> Path:
+def _finetune(cfg, experiment, overrides, trained: Path, kind: str, sparsity: float, epochs: int, extra=()) -> Path:
     init = [f"model.init_from={trained / 'checkpoints' / 'last.ckpt'}", f"trainer.max_epochs={epochs}"]
-    return Path(train_experiment(cfg, experiment, [*overrides, f"model.{kind}={sparsity}", *init])["run_dir"])
+    return Path(train_experiment(cfg, experiment, [*overrides, f"model.{kind}={sparsity}", *init, *extra])["run_dir"])
 
 
 def _test_batch(datamodule, size: int) -> torch.Tensor:
@@ -118,30 +123,36 @@ def compress_network(cfg, plan, network: str, watch: Stopwatch) -> dict[str, flo
     settings, overrides = plan.compression, [*plan.get("overrides", []), f"model.network={network}"]
     with watch(f"{network}: train float"):
         trained = Path(train_experiment(cfg, plan.experiment, overrides)["run_dir"])
+    runs = {"float": trained}
     with watch(f"{network}: fine-tune pruned (masks)"):
-        pruned = _finetune(cfg, plan.experiment, overrides, trained, "prune_sparsity", settings.sparsity, settings.finetune_epochs)
+        runs["pruned"] = _finetune(cfg, plan.experiment, overrides, trained, "prune_sparsity", settings.sparsity, settings.finetune_epochs)
+    with watch(f"{network}: fine-tune pruned, BatchNorm masked too"):
+        runs["pruned_bn"] = _finetune(cfg, plan.experiment, overrides, trained, "prune_sparsity", settings.sparsity,
+                                      settings.finetune_epochs, extra=["model.prune_batchnorm=true"])
     with watch(f"{network}: fine-tune slimmed"):
-        slimmed = _finetune(cfg, plan.experiment, overrides, trained, "slim_sparsity", settings.sparsity, settings.finetune_epochs)
+        runs["slimmed"] = _finetune(cfg, plan.experiment, overrides, trained, "slim_sparsity", settings.sparsity, settings.finetune_epochs)
     with watch(f"{network}: quantise and measure"), quantised_kernels_allowed():
-        return measure(trained, pruned, slimmed, settings, network)
+        return measure(runs, settings, network)
 
 
-def measure(float_dir: Path, pruned_dir: Path, slimmed_dir: Path, settings: DictConfig, network: str) -> dict[str, float]:
+def measure(runs: dict[str, Path], settings: DictConfig, network: str) -> dict[str, float]:
+    """Quantise and measure the float network and its compressed fine-tunes (`runs`: method -> run dir)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.get("eval_threads") or threads)
     try:
-        return _measure(float_dir, pruned_dir, slimmed_dir, settings, network)
+        return _measure(runs, settings, network)
     finally:
         torch.set_num_threads(threads)
 
 
-def _measure(float_dir: Path, pruned_dir: Path, slimmed_dir: Path, settings: DictConfig, network: str) -> dict[str, float]:
-    datamodule, float_model = trained_run(float_dir)
-    pruned_model, slimmed_model = (load_classifier(d / "checkpoints" / "last.ckpt") for d in (pruned_dir, slimmed_dir))
+def _measure(runs: dict[str, Path], settings: DictConfig, network: str) -> dict[str, float]:
+    datamodule, float_model = trained_run(runs["float"])
     calibration = [images for images, _ in itertools.islice(datamodule.train_eval_dataloader(), settings.calibration_batches)]
-    nets = {"float": float_model.net, "pruned": make_pruning_permanent(pruned_model.net), "slimmed": slimmed_model.net}
+    nets = {"float": float_model.net}
+    for method in ("pruned", "pruned_bn", "slimmed"):
+        nets[method] = make_pruning_permanent(load_classifier(runs[method] / "checkpoints" / "last.ckpt").net)
     nets["float_fused"] = fused(nets["float"])
-    for method in ("quantised", "pruned_quantised", "slimmed_quantised"):
+    for method in ("quantised", "pruned_quantised", "pruned_bn_quantised", "slimmed_quantised"):
         nets[method] = quantise_static(nets[FLOAT_ORIGIN[method]], calibration, settings.backend)
 
     metrics = {}
@@ -170,6 +181,8 @@ def _measure(float_dir: Path, pruned_dir: Path, slimmed_dir: Path, settings: Dic
         metrics[f"{key}/size_ratio"] = metrics[f"{key}/size_mb"] / metrics[f"{network}/float/size_mb"]
         metrics[f"{key}/torchscript_ratio"] = metrics[f"{key}/torchscript_mb"] / metrics[f"{network}/float/torchscript_mb"]
         metrics[f"{key}/accuracy_delta"] = metrics[f"{key}/accuracy"] - metrics[f"{network}/float/accuracy"]
+        if method.endswith("quantised"):  # what int8 costs the float network it was made from
+            metrics[f"{key}/int8_delta"] = metrics[f"{key}/accuracy"] - metrics[f"{network}/{FLOAT_ORIGIN[method]}/accuracy"]
     return metrics
 
 
