@@ -102,3 +102,49 @@ def test_interleaved_latency_ranks_a_slower_network_slower():
     fast, slow = nn.Linear(64, 64), nn.Sequential(*[nn.Linear(64, 64) for _ in range(40)])
     times = interleaved_latency_ms({"fast": fast, "slow": slow}, torch.randn(8, 64), repeats=15)
     assert times["slow"] > 3 * times["fast"] > 0
+
+
+def _conv_bn_relu_with_shift(batchnorm: bool) -> nn.Sequential:
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU6())
+    with torch.no_grad():
+        block[1].bias.fill_(0.7)
+        block[0].weight[1] *= 0.01  # filter 1 has the smallest norm: the one pruned at sparsity 0.25
+    return prune_network(block, 0.25, batchnorm=batchnorm)
+
+
+def test_paper_masks_leave_a_pruned_channel_at_its_batchnorm_shift():
+    block = _conv_bn_relu_with_shift(batchnorm=False)
+    block.train()
+    out = block(torch.randn(8, 3, 5, 5))
+    # The conv gives 0, BatchNorm of a constant gives its shift: the channel is the constant 0.7.
+    assert torch.allclose(out[:, 1], torch.full_like(out[:, 1], 0.7))
+
+
+def test_batchnorm_masks_make_a_pruned_channel_exactly_zero_while_training_and_after():
+    block = _conv_bn_relu_with_shift(batchnorm=True)
+    optimizer = torch.optim.SGD(block.parameters(), lr=0.1)
+    block.train()
+    for _ in range(3):
+        optimizer.zero_grad()
+        block(torch.randn(8, 3, 5, 5)).sum().backward()
+        optimizer.step()
+    assert block[1].weight[1] == 0 and block[1].bias[1] == 0
+    make_pruning_permanent(block.eval())
+    assert not any(name.endswith(("_mask", "_orig")) for name in block.state_dict())
+    out = block(torch.randn(8, 3, 5, 5))
+    assert torch.equal(out[:, 1], torch.zeros_like(out[:, 1]))
+    assert (out[:, [0, 2, 3]] != 0).any()
+
+
+def test_batchnorm_masks_follow_every_pruned_filter_of_a_real_network():
+    net = prune_network(build_network("mobilenet").eval(), 0.3, batchnorm=True)
+    pairs = 0
+    for module in net.modules():
+        if isinstance(module, nn.Sequential):
+            for conv, norm in zip(module, list(module)[1:]):
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                    pruned = ~conv.weight_mask.flatten(1).any(dim=1)
+                    assert torch.equal(norm.weight_mask == 0, pruned) and torch.equal(norm.bias_mask == 0, pruned)
+                    pairs += 1
+    assert pairs == 52  # every conv of MobileNetV2 is followed by its BatchNorm

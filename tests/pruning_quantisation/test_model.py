@@ -40,19 +40,21 @@ def test_control_with_sparsity_zero_starts_from_the_unchanged_network(trained_ch
         assert torch.equal(control.eval()(images), trained.eval()(images))
 
 
-@pytest.mark.parametrize("kind", ["prune_sparsity", "slim_sparsity"])
-def test_finished_runs_reload_through_the_factory(trained_checkpoint, tmp_path, kind):
+@pytest.mark.parametrize("compression", [
+    {"prune_sparsity": 0.3}, {"prune_sparsity": 0.3, "prune_batchnorm": True}, {"slim_sparsity": 0.3},
+])
+def test_finished_runs_reload_through_the_factory(trained_checkpoint, tmp_path, compression):
     _, checkpoint = trained_checkpoint
-    if True:
-        module = build_classifier(network="shufflenet", in_channels=1, init_from=checkpoint, **{kind: 0.3})
-        with torch.no_grad():  # as if fine-tuned: weights move away from the trained ones
-            for parameter in module.parameters():
-                parameter.add_(0.01 * torch.randn_like(parameter))
-        reloaded = load_classifier(_save(module, tmp_path / f"{kind}.ckpt"))
-        assert "init_from" not in reloaded.hparams and reloaded.hparams[kind] == 0.3
-        images = torch.randn(2, 1, 32, 32)
-        with torch.no_grad():
-            assert torch.allclose(reloaded(images), module.eval()(images))
+    module = build_classifier(network="shufflenet", in_channels=1, init_from=checkpoint, **compression)
+    with torch.no_grad():  # as if fine-tuned: weights move away from the trained ones
+        for parameter in module.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    reloaded = load_classifier(_save(module, tmp_path / "finetuned.ckpt"))
+    assert "init_from" not in reloaded.hparams
+    assert all(reloaded.hparams[key] == value for key, value in compression.items())
+    images = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(reloaded(images), module.eval()(images))
 
 
 def test_compression_without_a_checkpoint_and_a_checkpoint_without_compression_are_refused(trained_checkpoint):
@@ -62,6 +64,10 @@ def test_compression_without_a_checkpoint_and_a_checkpoint_without_compression_a
         build_classifier(network="shufflenet", in_channels=1, init_from=trained_checkpoint[1])
     with pytest.raises(ConfigError, match="not both"):
         ImageClassifier("shufflenet", prune_sparsity=0.3, slim_sparsity=0.3)
+    with pytest.raises(ConfigError, match="prune_batchnorm=true goes with model.prune_sparsity"):
+        ImageClassifier("shufflenet", slim_sparsity=0.3, prune_batchnorm=True)
+    with pytest.raises(ConfigError, match="prune_batchnorm must be true or false"):
+        ImageClassifier("shufflenet", prune_batchnorm="yes")
 
 
 def test_bad_sparsity_in_the_module_is_named(trained_checkpoint):
