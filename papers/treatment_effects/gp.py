@@ -73,7 +73,8 @@ class BayesianLinearRegression(nn.Module):
     """
 
     def __init__(self, input_dim: int, prior_precision: float = 1000.0, noise_precision: float = 1.0,
-                 learn_noise: bool = False, learn_prior: bool = False, evidence: str = "none"):
+                 learn_noise: bool = False, learn_prior: bool = False, evidence: str = "none",
+                 hyperprior_strength: float = 0.0):
         super().__init__()
         if input_dim < 1 or prior_precision <= 0 or noise_precision <= 0:
             raise ValueError(
@@ -96,6 +97,12 @@ class BayesianLinearRegression(nn.Module):
         if evidence not in EVIDENCE:
             raise ValueError(f"evidence must be one of {EVIDENCE}, got {evidence!r}")
         self.evidence = evidence
+        # hyperprior_strength nu > 0: the evidence maximises the marginal likelihood times Gamma hyperpriors on
+        # alpha and beta (MAP-II), each with shape 1 + nu/2 and its mode at the given precision (rate
+        # nu / (2 * given)): nu pseudo-observations pulling alpha and beta back towards the given values.
+        if hyperprior_strength < 0:
+            raise ValueError(f"hyperprior_strength must be >= 0, got {hyperprior_strength}")
+        self.hyperprior_strength = hyperprior_strength
         self.warned_about_jitter = False
 
     @property
@@ -113,15 +120,18 @@ class BayesianLinearRegression(nn.Module):
         eigenvalues = eigenvalues.clamp_min(0)
         projected = vectors.T @ (inputs.T @ targets)
         total = (targets**2).sum()
-        alpha, beta = self.prior_precision.double(), self.noise_precision.double()
+        alpha0, beta0 = self.prior_precision.double(), self.noise_precision.double()
+        alpha, beta, nu = alpha0, beta0, self.hyperprior_strength
         for _ in range(iterations):
             weights = beta * projected / (alpha + beta * eigenvalues)
             gamma = (beta * eigenvalues / (alpha + beta * eigenvalues)).sum()
             residual = (total - 2 * (weights * projected).sum() + (eigenvalues * weights**2).sum()).clamp_min(1e-12)
+            # Stationary point of log evidence + log Gamma(alpha; 1 + nu/2, nu/(2 alpha0)) (+ the same for beta):
+            # nu = 0 is MacKay's fixed point alpha = gamma / |m|^2, beta = (n - gamma) / |y - Zm|^2.
             if update_prior:
-                alpha = (gamma / (weights**2).sum().clamp_min(1e-12)).clamp(1e-6, 1e6)
+                alpha = ((gamma + nu) / ((weights**2).sum() + nu / alpha0).clamp_min(1e-12)).clamp(1e-6, 1e6)
             if update_noise:
-                beta = ((n - gamma).clamp_min(1e-6) / residual).clamp(1e-6, 1e6)
+                beta = ((n - gamma + nu).clamp_min(1e-6) / (residual + nu / beta0)).clamp(1e-6, 1e6)
         return alpha, beta
 
     @property

@@ -29,9 +29,11 @@ individual effect is the difference of the two posterior means.
 Precisions (`precisions`): the public code fixes the weights' prior precision and the noise precision
 (`fixed`); the evidence approximation re-estimates both per arm at every step (`evidence`, or one of
 them); `fixed_then_evidence` trains with the fixed ones until the held-out error has not improved for
-`patience` steps, then goes back to the best weights, re-estimates both per arm by the evidence from
+`patience` steps (or, with `switch_fraction`, once that share of the step budget is used, whichever
+comes first), then goes back to the best weights, re-estimates both per arm by the evidence from
 then on, and trains for another `patience` steps past the best held-out error; the weights kept are
 those of the best held-out error over both phases, predicted with that phase's precisions.
+`hyperprior_strength` > 0 puts Gamma hyperpriors on both precisions in the evidence (MAP-II, see gp.py).
 """
 from __future__ import annotations
 
@@ -120,6 +122,8 @@ class Dklite(ReproModule):
         precisions: str = "fixed",
         likelihood: str = "exact",
         patience: int | None = None,
+        switch_fraction: float | None = None,
+        hyperprior_strength: float = 0.0,
         stopping: str = "held_out",
         cpu_threads: int | None = 1,
     ):
@@ -146,6 +150,8 @@ class Dklite(ReproModule):
             raise ConfigError("model.likelihood=released is the public code's linear-kernel term; use kernel=linear")
         if patience is not None and patience < 1:
             raise ConfigError(f"model.patience must be >= 1 or null (no early stopping), got {patience}")
+        if switch_fraction is not None and not 0 < switch_fraction < 1:
+            raise ConfigError(f"model.switch_fraction must be in (0, 1) or null, got {switch_fraction}")
         if precisions == "fixed_then_evidence" and (kernel != "linear" or patience is None or stopping != "held_out"):
             raise ConfigError(
                 "model.precisions=fixed_then_evidence switches when the held-out error stalls: it needs "
@@ -157,7 +163,8 @@ class Dklite(ReproModule):
         self.decoder = mlp([feature_dim, *widths, input_dim], final_activation=False)
         if kernel == "linear":
             regressors = [BayesianLinearRegression(feature_dim, prior_precision, noise_precision, learn_noise=learn_noise,
-                                                   learn_prior=learn_prior, evidence=EVIDENCE_MODES[precisions])
+                                                   learn_prior=learn_prior, evidence=EVIDENCE_MODES[precisions],
+                                                   hyperprior_strength=hyperprior_strength)
                           for _ in range(2)]
         else:
             regressors = [GaussianProcess(feature_dim, lengthscale=gp_lengthscale * feature_dim**0.5, noise=gp_noise)
@@ -170,6 +177,7 @@ class Dklite(ReproModule):
         self.likelihood = likelihood
         self.precisions = precisions
         self.patience = patience
+        self.switch_fraction = switch_fraction
         self.stopping = stopping
         self._reset_early_stopping()
 
@@ -301,6 +309,13 @@ class Dklite(ReproModule):
         # precision changes by orders of magnitude: start them afresh.
         self.optimizers().optimizer.state.clear()
 
+    def _switch_due(self) -> bool:
+        """fixed_then_evidence with `switch_fraction`: the fixed phase has used that share of the step budget."""
+        if self.switch_fraction is None:
+            return False
+        budget = self.trainer.estimated_stepping_batches
+        return math.isfinite(budget) and self.global_step >= self.switch_fraction * budget
+
     def _keep_best(self) -> None:
         """Restore the best weights, with the precisions of the phase they come from."""
         self.best.restore(self)
@@ -329,10 +344,11 @@ class Dklite(ReproModule):
             )
         losses = self.losses(batch)
         if self.patience is not None and self.stopping == "held_out":
-            if self.best.update(self, float(losses["validation_mse"]), self.global_step):
-                if self.precisions == "fixed_then_evidence" and self.switched_at is None:
-                    self._switch_to_evidence()
-                    return None  # no loss, so no update: the next step starts from the restored weights
+            stalled = self.best.update(self, float(losses["validation_mse"]), self.global_step)
+            if self.precisions == "fixed_then_evidence" and self.switched_at is None and (stalled or self._switch_due()):
+                self._switch_to_evidence()
+                return None  # no loss, so no update: the next step starts from the restored weights
+            if stalled:
                 self.stopped_at = self.global_step
                 self._keep_best()
                 self.trainer.should_stop = True
