@@ -11,9 +11,10 @@ the same folding (`float_fused`), a float network against the unfused float one;
 is the paper's comparison, int8 against the unfused float network.
 
 Then, if the plan has `overfit`, the overfitting study per network: trained long without dropout
-on a small training set (overfit), then fine-tuned as many steps either pruned (overfit_pruned) or
-not pruned at all (overfit_control: the same run with sparsity 0), so that what pruning adds is
-measured against what the extra training alone does.
+on a small training set (overfit), then fine-tuned as many steps either pruned (overfit_pruned; with
+the pruned filters' BatchNorm masked too, overfit_pruned_bn) or not pruned at all (overfit_control:
+the same run with sparsity 0), so that what pruning adds is measured against what the extra
+training alone does.
 
 Settings come from `scales.<scale>` of configs/paper/pruning_quantisation.yaml: `experiment`,
 `overrides` (extra overrides of every training run of that scale), `compression`, `overfit`.
@@ -187,8 +188,9 @@ def _measure(runs: dict[str, Path], settings: DictConfig, network: str) -> dict[
 
 
 def overfitting(cfg, plan, network: str, watch: Stopwatch) -> dict[str, float]:
-    """Train and test accuracy of an overfitted network, then of it pruned + fine-tuned and of it
-    fine-tuned as long unpruned (the control)."""
+    """Train and test accuracy of an overfitted network, then of it pruned + fine-tuned (the paper's
+    masks, and with the pruned filters' BatchNorm masked too) and of it fine-tuned as long unpruned
+    (the control)."""
     settings = plan.overfit
     overrides = [
         *plan.get("overrides", []), *settings.get("overrides", []),
@@ -198,9 +200,14 @@ def overfitting(cfg, plan, network: str, watch: Stopwatch) -> dict[str, float]:
     with watch(f"overfit {network}: train"):
         trained = Path(train_experiment(cfg, plan.experiment, overrides)["run_dir"])
     runs = {"overfit": trained}
-    for name, sparsity in (("overfit_pruned", settings.sparsity), ("overfit_control", 0.0)):
+    for name, sparsity, extra in (
+        ("overfit_pruned", settings.sparsity, []),
+        ("overfit_pruned_bn", settings.sparsity, ["model.prune_batchnorm=true"]),
+        ("overfit_control", 0.0, []),
+    ):
         with watch(f"overfit {network}: fine-tune {name}"):
-            runs[name] = _finetune(cfg, plan.experiment, overrides, trained, "prune_sparsity", sparsity, settings.finetune_epochs)
+            runs[name] = _finetune(cfg, plan.experiment, overrides, trained, "prune_sparsity", sparsity,
+                                   settings.finetune_epochs, extra=extra)
     metrics = {}
     for name, run_dir in runs.items():
         datamodule, model = trained_run(run_dir)
@@ -214,6 +221,9 @@ def overfitting(cfg, plan, network: str, watch: Stopwatch) -> dict[str, float]:
     )
     metrics[f"{network}/overfit/gain_over_control"] = (
         metrics[f"{network}/overfit_pruned/test_accuracy"] - metrics[f"{network}/overfit_control/test_accuracy"]
+    )
+    metrics[f"{network}/overfit_pruned_bn/gain_over_control"] = (
+        metrics[f"{network}/overfit_pruned_bn/test_accuracy"] - metrics[f"{network}/overfit_control/test_accuracy"]
     )
     return metrics
 
@@ -318,13 +328,14 @@ def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResu
         o = plan.overfit
         sections += [
             f"## Overfitting: no dropout, {o.train_subset} training images, {o.max_epochs} epochs; then "
-            f"{o.finetune_epochs} epochs of fine-tuning pruned to {o.sparsity} (overfit_pruned) or unpruned (overfit_control)",
+            f"{o.finetune_epochs} epochs of fine-tuning pruned to {o.sparsity} (overfit_pruned; BatchNorm of pruned filters "
+            "masked too: overfit_pruned_bn) or unpruned (overfit_control)",
             "",
             "| network | model | train accuracy | test accuracy | gap |",
             "|---|---|---|---|---|",
             *(f"| {n} | {name} | {metrics[f'{n}/{name}/train_accuracy']:.4f} | {metrics[f'{n}/{name}/test_accuracy']:.4f} "
               f"| {metrics[f'{n}/{name}/gap']:.4f} |"
-              for n in overfit_networks for name in ("overfit", "overfit_pruned", "overfit_control")),
+              for n in overfit_networks for name in ("overfit", "overfit_pruned", "overfit_pruned_bn", "overfit_control")),
             "",
         ]
     sections += ["## Where the time went (this run; a reused training run takes seconds)", "",

@@ -22,6 +22,7 @@ def test_reproduce_pruning_quantisation_tiny(results_dir):
     assert (results_dir / "tradeoffs.png").stat().st_size > 10_000
     report = (results_dir / "report.md").read_text()
     assert "| mobilenet | pruned_quantised |" in report and "| mobilenet | overfit_control |" in report
+    assert "| mobilenet | overfit_pruned_bn |" in report
     assert "| shufflenet | slimmed_quantised |" in report and "| shufflenet | pruned_bn_quantised |" in report
     # The scales that only run on a GPU or for hours name metrics the same pipeline writes: a typo in
     # claims.yaml would otherwise surface as "not measured" after the long run.
