@@ -6,6 +6,7 @@ from torch import nn
 from common.errors import ConfigError
 from papers.pruning_quantisation.compression import (
     check_backend,
+    conv_batchnorm_pairs,
     make_pruning_permanent,
     parameter_counts,
     prune_network,
@@ -139,12 +140,9 @@ def test_batchnorm_masks_make_a_pruned_channel_exactly_zero_while_training_and_a
 
 def test_batchnorm_masks_follow_every_pruned_filter_of_a_real_network():
     net = prune_network(build_network("mobilenet").eval(), 0.3, batchnorm=True)
-    pairs = 0
-    for module in net.modules():
-        if isinstance(module, nn.Sequential):
-            for conv, norm in zip(module, list(module)[1:]):
-                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
-                    pruned = ~conv.weight_mask.flatten(1).any(dim=1)
-                    assert torch.equal(norm.weight_mask == 0, pruned) and torch.equal(norm.bias_mask == 0, pruned)
-                    pairs += 1
-    assert pairs == 52  # every conv of MobileNetV2 is followed by its BatchNorm
+    pairs = list(conv_batchnorm_pairs(net))
+    assert len(pairs) == 52  # every conv of MobileNetV2 is followed by its BatchNorm
+    for conv, norm in pairs:
+        pruned = ~conv.weight_mask.flatten(1).any(dim=1)
+        assert pruned.any()
+        assert torch.equal(norm.weight_mask == 0, pruned) and torch.equal(norm.bias_mask == 0, pruned)
