@@ -16,11 +16,11 @@ import yaml
 
 from common import PROJECT_ROOT
 from common.errors import ConfigError
+from common.experiment import SD_SUFFIX
 
 COMPARISONS = ("at_least", "at_most", "within")
 REPRODUCED, CLOSE, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "close", "not reproduced", "not measured"
 PASSING = (REPRODUCED, CLOSE)
-SD_SUFFIX = ".sd"
 _FIELDS = {"id", "source", "metric", "compare", "scale", "paper", "spread", "tolerance", "threshold",
            "close", "close_reason"}
 
@@ -82,10 +82,6 @@ class Verdict:
     @property
     def status(self) -> str:
         return self.claim.judge(self.measured)
-
-    @property
-    def passes(self) -> bool:
-        return self.status in PASSING
 
 
 def claims_path(paper: str) -> Path:

@@ -1,10 +1,19 @@
-"""A reproduction's report (results/<paper>/<scale>/metrics.json + report.md), and the tables
-`make report` writes from the reports into RESULTS.md and the READMEs."""
+"""A reproduction's record (results/<paper>/<scale>/metrics.json + report.md), and the blocks
+`make report` writes from the records into RESULTS.md and the READMEs.
+
+Records are tracked in git and hold no machine path: commands name files relative to the
+repository (`../shared/...` for the shared data beside it) and any other absolute path as `DIR`.
+"""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
+import subprocess
 from pathlib import Path
+
+import torch
 
 from common import PROJECT_ROOT
 from common.claims import (
@@ -17,9 +26,57 @@ from common.claims import (
     verdict_record,
     verdict_rows,
 )
-from common.provenance import machine_description, provenance, source_hash
+from common.manifest import digest, stale_entries
 
 METRICS_FILE = "metrics.json"
+RESULTS_ROOT = PROJECT_ROOT / "results"
+# Stale reasons a results block lists before it says how many more there are.
+_SHOWN_REASONS = 6
+# An absolute path in text: a slash not preceded by a word character, dot, colon or slash (so not
+# a URL or a relative path), then path characters.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[\w.+@%-]+(?:/[\w.+@%=-]*)*")
+
+
+def portable(text: str) -> str:
+    """`text` with each absolute path made relative to the repository (`../shared/...` for the
+    shared data beside it) or, outside both, written as `DIR`."""
+    root = PROJECT_ROOT.resolve()
+    shared = root.parent / "shared"
+
+    def replace(match: re.Match) -> str:
+        path = Path(match.group(0))
+        for base, prefix in ((root, ""), (shared, "../shared/")):
+            try:
+                inside = path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+            return (prefix + inside).rstrip("/.") or "."
+        return "DIR"
+
+    return _ABSOLUTE_PATH.sub(replace, text)
+
+
+def git_state() -> dict[str, str | bool | None]:
+    """{'commit': sha or None, 'dirty': bool or None} of the checkout the code runs from; a copy
+    of the tree without .git (a remote GPU machine) can name them in REPRO_GIT_COMMIT/REPRO_GIT_DIRTY."""
+    if os.environ.get("REPRO_GIT_COMMIT"):
+        return {"commit": os.environ["REPRO_GIT_COMMIT"], "dirty": os.environ.get("REPRO_GIT_DIRTY") == "1"}
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def machine_description() -> str:
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
 
 
 def write_report(
@@ -30,6 +87,7 @@ def write_report(
     results_dir: Path,
     command: str,
     seconds: float,
+    manifest: dict,
     figures: list[Path] = (),
     extra_sections: list[str] = (),
 ) -> Path:
@@ -38,10 +96,11 @@ def write_report(
     summary = {
         "paper": paper,
         "scale": scale,
-        "command": command,
+        "command": portable(command),
         "seconds": round(seconds, 1),
         "machine": machine_description(),
-        **provenance(paper),
+        **git_state(),
+        "manifest": manifest,
         "metrics": metrics,
         "claims": [verdict_record(v) for v in verdicts],
     }
@@ -58,26 +117,35 @@ def write_report(
     for figure in figures:
         parts += [f"![{Path(figure).stem}]({Path(figure).name})", ""]
     report = results_dir / "report.md"
-    report.write_text("\n".join(parts) + "\n")
+    report.write_text(portable("\n".join(parts) + "\n"))
     return report
 
 
 def header_lines(summary: dict) -> list[str]:
     statuses = [c["verdict"] for c in summary["claims"]]
-    commit = summary.get("commit") or "unknown"
-    dirty = " (with uncommitted changes)" if summary.get("dirty") else ""
-    return [
+    commit = (summary.get("commit") or "unknown")[:10]
+    dirty = " with uncommitted changes" if summary.get("dirty") else ""
+    recorded = summary.get("manifest")
+    code = (f"manifest {digest(recorded)} ({len(recorded['files'])} files; commit {commit}{dirty})"
+            if recorded else f"commit {commit}{dirty}, no manifest")
+    lines = [
         f"Command: `{summary['command']}`  ",
         f"Machine: {summary['machine']}  ",
         f"Wall time: {summary['seconds'] / 60:.1f} min  ",
-        f"Code: commit {commit[:10]}{dirty}, source hash {summary.get('source_hash', 'unknown')}  ",
-        f"Claims: {tally(statuses)}",
+        f"Code: {code}  ",
     ]
+    if summary.get("partial"):
+        lines.append(f"**Partial record**: {summary['partial']}  ")
+    return [*lines, f"Claims: {tally(statuses)}"]
+
+
+def record_path(paper: str, scale: str, results_root: Path | None = None) -> Path:
+    return (results_root or RESULTS_ROOT) / paper / scale / METRICS_FILE
 
 
 def load_summary(paper: str, scale: str, results_root: Path | None = None) -> dict | None:
     """A recorded result, its claims judged again by today's claims.yaml from its recorded metrics."""
-    path = (results_root or PROJECT_ROOT / "results") / paper / scale / METRICS_FILE
+    path = record_path(paper, scale, results_root)
     if not path.is_file():
         return None
     summary = json.loads(path.read_text())
@@ -86,23 +154,32 @@ def load_summary(paper: str, scale: str, results_root: Path | None = None) -> di
     return summary
 
 
+def stale_reasons(summary: dict) -> list[str]:
+    """Why a record no longer describes today's code (empty when it does)."""
+    return stale_entries(summary["paper"], summary.get("manifest"))
+
+
 def is_stale(summary: dict) -> bool:
-    """True when the result was made by code other than today's (or records no source hash)."""
-    return summary.get("source_hash") != source_hash(summary["paper"])
+    return bool(stale_reasons(summary))
 
 
 def results_block(summary: dict) -> list[str]:
     """A scale's results as markdown: header, verdict table, and a stale warning when it applies."""
     passing = sum(c["verdict"] in PASSING for c in summary["claims"])
     lines = [f"**`{summary['scale']}`: {passing}/{len(summary['claims'])} claims reproduced or close**", ""]
-    if is_stale(summary):
+    reasons = stale_reasons(summary)
+    if reasons:
+        shown = ", ".join(reasons[:_SHOWN_REASONS])
+        more = f" and {len(reasons) - _SHOWN_REASONS} more" if len(reasons) > _SHOWN_REASONS else ""
         lines += [
-            "> **Stale**: made by older code (source hash "
-            f"{summary.get('source_hash', 'unrecorded')}, today {source_hash(summary['paper'])}); "
-            f"rerun `make reproduce-{summary['paper']} SCALE={summary['scale']}`.",
+            f"> **Stale**: {shown}{more}; rerun `make reproduce-{summary['paper']} SCALE={summary['scale']}`.",
             "",
         ]
     return lines + header_lines(summary) + ["", *verdict_rows(summary["claims"])]
+
+
+def missing_block(paper: str, scale: str) -> list[str]:
+    return [f"**`{scale}`: no record at `results/{paper}/{scale}/`**: run `make reproduce-{paper} SCALE={scale}`."]
 
 
 def replace_marked_block(text: str, marker: str, body: list[str]) -> str:

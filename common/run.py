@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,41 @@ from omegaconf import DictConfig, OmegaConf
 
 from common import CONFIG_DIR
 from common.errors import ConfigError, DataError
+from common.manifest import composed_files
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The layout of a training run's folder: the one place that spells it out."""
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @classmethod
+    def of_checkpoint(cls, ckpt_path: str | Path) -> RunFolder:
+        """The run a checkpoint at `<run>/checkpoints/<name>.ckpt` belongs to."""
+        return cls(Path(ckpt_path).parent.parent)
 
 # Generic config keys (matched by their last name anywhere in the tree) and the rule their values
 # obey; a paper's own keys are checked by the class that takes them.
@@ -27,12 +61,42 @@ _POSITIVE_KEYS = {"lr", "batch_size", "max_epochs"}
 _NON_NEGATIVE_KEYS = {"weight_decay", "num_workers", "momentum", "dropout"}
 
 
+# Lists that `recording_compositions` hands out; compose() adds the config files it read to each.
+_recorders: list[list[Path]] = []
+
+
+def _compose(config_name: str, overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    if GlobalHydra.instance().is_initialized():
+        return hydra.compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
+    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra.compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
+
+
 def compose(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Compose a root config (train/evaluate/reproduce) as the command line would."""
-    if GlobalHydra.instance().is_initialized():
-        return hydra.compose(config_name=config_name, overrides=list(overrides))
-    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return hydra.compose(config_name=config_name, overrides=list(overrides))
+    cfg = _compose(config_name, list(overrides))
+    if _recorders:
+        files = config_files(config_name, overrides)
+        for recorder in _recorders:
+            recorder.extend(files)
+    return cfg
+
+
+def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> list[Path]:
+    """The repository's config files that composing `config_name` with `overrides` reads."""
+    choices = _compose(config_name, list(overrides), return_hydra_config=True).hydra.runtime.choices
+    return composed_files(config_name, OmegaConf.to_container(choices))
+
+
+@contextmanager
+def recording_compositions() -> Iterator[list[Path]]:
+    """Within the block, every compose() adds the config files it read to the yielded list."""
+    files: list[Path] = []
+    _recorders.append(files)
+    try:
+        yield files
+    finally:
+        _recorders.remove(files)
 
 
 def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
@@ -92,10 +156,11 @@ def _find_resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
         return path
-    last = output_dir / "checkpoints" / "last.ckpt"
+    folder = RunFolder(output_dir)
+    last = folder.last_checkpoint
     if not (cfg.get("resume", True) and last.is_file()):
         return None
-    saved_config = output_dir / CONFIG_FILE
+    saved_config = folder.config
     if saved_config.is_file():
         previous = _comparable(OmegaConf.load(saved_config))
         if previous != _comparable(cfg):
@@ -138,7 +203,7 @@ def _scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
 
 
 def write_metrics(metrics: dict[str, float], output_dir: Path) -> Path:
-    path = Path(output_dir) / METRICS_FILE
+    path = RunFolder(output_dir).metrics
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return path
 
@@ -148,7 +213,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
     output_dir = _resolve_output_dir(cfg)
     resume_from = _find_resume_checkpoint(cfg, output_dir)
-    OmegaConf.save(cfg, output_dir / CONFIG_FILE)
+    OmegaConf.save(cfg, RunFolder(output_dir).config)
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = _instantiate(cfg.data, "data")
@@ -206,7 +271,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     save metrics.json."""
     validate_config(cfg)
     output_dir = _resolve_output_dir(cfg)
-    OmegaConf.save(cfg, output_dir / CONFIG_FILE)
+    OmegaConf.save(cfg, RunFolder(output_dir).config)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("whole_folder"):
         datamodule = _instantiate(cfg.data, "data", root=cfg.whole_folder)

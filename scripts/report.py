@@ -1,6 +1,8 @@
-"""make report: gather every paper's latest results/<paper>/<scale>/metrics.json into RESULTS.md,
-and regenerate the results blocks (`<!-- results:<scale> -->` ... `<!-- /results:<scale> -->`)
-of each paper's README from them. Results made by older code are marked stale."""
+"""make report: gather every paper's tracked record results/<paper>/<scale>/metrics.json into
+RESULTS.md, the papers table of README.md and the results blocks (`<!-- results:<scale> -->` ...
+`<!-- /results:<scale> -->`) of each paper's README. A record whose manifest differs from today's
+tree is marked stale with the entries named; a scale with no record says so. The output depends
+only on the tree, so a fresh clone's `make report` changes nothing."""
 import sys
 from pathlib import Path
 
@@ -10,7 +12,14 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from common.claims import PASSING  # noqa: E402
-from common.report import is_stale, load_summary, marked_scales, replace_marked_block, results_block  # noqa: E402
+from common.report import (  # noqa: E402
+    is_stale,
+    load_summary,
+    marked_scales,
+    missing_block,
+    replace_marked_block,
+    results_block,
+)
 from common.run import compose  # noqa: E402
 
 
@@ -32,8 +41,9 @@ def main() -> None:
         "# Reproduced results",
         "",
         "Written by `make report` from `results/<paper>/<scale>/metrics.json` (each made by "
-        "`make reproduce-<paper> SCALE=<scale>`). Numbers are what the runs measured on the machine named; "
-        "a result made by older code than today's is marked stale.",
+        "`make reproduce-<paper> SCALE=<scale>`), tracked in git. Numbers are what the runs measured on the "
+        "machine named; a record whose manifest (code, configs, library versions) differs from today's tree "
+        "is marked stale, naming what changed.",
         "",
     ]
     found = False
@@ -48,11 +58,13 @@ def main() -> None:
         for scale in scales:
             summary = load_summary(paper, scale)
             if summary is None:
+                if scale in marked_scales(text):
+                    text = replace_marked_block(text, f"results:{scale}", missing_block(paper, scale))
                 continue
             found = True
             cells.append(scale_cell(summary))
             block = results_block(summary)
-            lines += [f"## {paper}", "", *block, ""]
+            lines += [f"### {paper} `{scale}`", "", *block, ""]
             if scale in marked_scales(text):
                 text = replace_marked_block(text, f"results:{scale}", block)
         if text:

@@ -5,7 +5,7 @@ import _entry
 import hydra
 
 from common import CONFIG_DIR
-from common.reproduce import reproduce
+from common.orchestrator import reproduce
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="reproduce", version_base="1.3")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from common import PROJECT_ROOT, run
+from common import PROJECT_ROOT, manifest, run
 from common.claims import (
     CLOSE,
     NOT_MEASURED,
@@ -57,16 +57,18 @@ def test_verdicts_table_shows_mean_and_sd():
     assert "| a |" in table and "0.95 ± 0.01" in table and "| not reproduced |" in table
 
 
-def test_report_records_provenance_and_goes_stale(tmp_path):
+def test_report_records_its_manifest_and_goes_stale(tmp_path):
     verdicts = check_claims([_claim(metric="x")], {"x": 0.95}, "tiny")
-    report = write_report("ecg_unet", "tiny", {"x": 0.95}, verdicts, tmp_path, "cmd", 12.0)
+    record_manifest = manifest.build("ecg_unet", run.config_files("train", ["experiment=ecg_unet/tiny"]))
+    report = write_report("ecg_unet", "tiny", {"x": 0.95}, verdicts, tmp_path, "cmd", 12.0, record_manifest)
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["claims"][0]["verdict"] == REPRODUCED and summary["metrics"] == {"x": 0.95}
-    assert len(summary["source_hash"]) == 16 and "dirty" in summary and "commit" in summary
+    assert summary["manifest"] == record_manifest and "dirty" in summary and "commit" in summary
     assert "claim | source | paper | rule | reproduced | verdict" in report.read_text()
     assert not is_stale(summary) and "Stale" not in "\n".join(results_block(summary))
-    summary["source_hash"] = "0" * 16
-    assert is_stale(summary) and "Stale" in "\n".join(results_block(summary))
+    summary["manifest"]["files"]["common/data.py"] = "0" * 16
+    block = "\n".join(results_block(summary))
+    assert is_stale(summary) and "Stale**: common/data.py changed;" in block
 
 
 @pytest.mark.parametrize(("text", "message"), [

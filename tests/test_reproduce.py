@@ -1,11 +1,6 @@
-"""reproduce.py's run keys: the same config on the same code reuses a run, changed code trains afresh,
-and a result of older code is marked stale."""
-import json
-
-from common import reproduce as reproduce_module
-from common import run
-from common.provenance import source_hash
-from common.report import is_stale
+"""Run keys: the same config on the same code reuses a run; a changed manifest (code, config
+files, library versions) trains afresh."""
+from common import experiment, run
 from tests.conftest import QUICK_ECG
 
 
@@ -15,24 +10,17 @@ def _cfg(tmp_path):
     return run.compose("reproduce", ["paper=ecg_unet", "scale=tiny", f"results_dir={tmp_path}", f"overrides=[{quoted}]"])
 
 
-def test_changed_source_trains_a_fresh_run(tmp_path, monkeypatch):
+def test_changed_manifest_trains_a_fresh_run(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path)
-    first = reproduce_module.train_experiment(cfg, "ecg_unet/tiny")
-    again = reproduce_module.train_experiment(cfg, "ecg_unet/tiny")
+    first = experiment.train_experiment(cfg, "ecg_unet/tiny")
+    again = experiment.train_experiment(cfg, "ecg_unet/tiny")
     assert again["run_dir"] == first["run_dir"]
     assert again["test/qrs_onset_f1"] == first["test/qrs_onset_f1"]
 
-    monkeypatch.setattr(reproduce_module, "source_hash", lambda paper: "a-line-of-code-changed")
-    changed = reproduce_module.train_experiment(cfg, "ecg_unet/tiny")
+    monkeypatch.setattr(experiment.manifest, "digest", lambda manifest: "a-line-of-code-changed")
+    changed = experiment.train_experiment(cfg, "ecg_unet/tiny")
     assert changed["run_dir"] != first["run_dir"]
     assert len(list((tmp_path / "runs").iterdir())) == 2
 
-    other_seed = reproduce_module.train_experiment(cfg, "ecg_unet/tiny", seed=1)
+    other_seed = experiment.train_experiment(cfg, "ecg_unet/tiny", seed=1)
     assert other_seed["run_dir"] not in (first["run_dir"], changed["run_dir"])
-
-
-def test_result_of_other_code_is_stale(tmp_path):
-    summary = {"paper": "ecg_unet", "source_hash": source_hash("ecg_unet")}
-    assert not is_stale(summary)
-    assert is_stale({**summary, "source_hash": "0123456789abcdef"})
-    assert is_stale(json.loads(json.dumps({"paper": "ecg_unet"})))  # recorded before hashes existed

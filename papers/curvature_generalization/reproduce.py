@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from common import PROJECT_ROOT
-from common.reproduce import PaperResults, load_trained_run, train_experiment
+from common.experiment import PaperResults, load_trained_run, train_experiment
 from papers.curvature_generalization.curvature import (
     brute_force_scalar_curvature,
     scalar_curvature_of,

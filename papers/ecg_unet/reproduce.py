@@ -5,7 +5,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from common.reproduce import PaperResults, load_trained_run, mean_and_sd, train_experiment
+from common.experiment import PaperResults, load_trained_run, mean_and_sd, train_experiment
 from papers.ecg_unet.baseline import score_neurokit
 from papers.ecg_unet.delineation import WAVES
 from papers.ecg_unet.plots import plot_strip

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from common.reproduce import PaperResults, load_trained_run, mean_and_sd, train_experiment
+from common.experiment import PaperResults, load_trained_run, mean_and_sd, train_experiment
 from papers.finsler_latent_metric.convergence import plot_convergence, run_convergence
 from papers.finsler_latent_metric.geodesics import (
     geodesic_pairs,

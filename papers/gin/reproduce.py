@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from common.reproduce import PaperResults, load_trained_run, mean_and_sd, train_experiment
+from common.experiment import PaperResults, load_trained_run, mean_and_sd, train_experiment
 from papers.gin import metrics as M
 from papers.gin.analysis import latents_of, traversal_images
 from papers.gin.model import analyse_latents, identifiability

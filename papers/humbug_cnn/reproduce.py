@@ -19,9 +19,8 @@ import torch
 import torchaudio
 from omegaconf import DictConfig, OmegaConf
 
-from common.claims import SD_SUFFIX
 from common.errors import ConfigError
-from common.reproduce import PaperResults, load_trained_run, train_experiment
+from common.experiment import SD_SUFFIX, PaperResults, load_trained_run, train_experiment
 from papers.humbug_cnn.metrics import COUNTS, SCORES, binary_scores, pooled_rates, summarise_splits
 from papers.humbug_cnn.plots import plot_examples, plot_roc, plot_trace
 from papers.humbug_cnn.predict import predict_file

@@ -17,7 +17,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from common import PROJECT_ROOT
-from common.reproduce import PaperResults, load_trained_run, train_experiment
+from common.experiment import PaperResults, load_trained_run, train_experiment
 from papers.hydra_distillation import metrics as M
 from papers.hydra_distillation import plots
 from papers.hydra_distillation.data import toy_function

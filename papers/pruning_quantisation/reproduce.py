@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from common import run
 from common.errors import ConfigError
-from common.reproduce import PaperResults, train_experiment
+from common.experiment import PaperResults, train_experiment
 from papers.pruning_quantisation.compression import (
     check_backend,
     check_sparsity,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from common.reproduce import PaperResults, load_trained_run, train_experiment
+from common.experiment import PaperResults, load_trained_run, train_experiment
 from papers.skin_lesion_aae.metrics import (
     binary_metrics,
     fit_code_classifier,

@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from common.errors import ConfigError  # noqa: E402
-from common.reproduce import PaperResults, load_trained_run, train_experiment  # noqa: E402
+from common.experiment import PaperResults, load_trained_run, train_experiment  # noqa: E402
 from papers.treatment_effects.baselines import AVAILABLE, BASELINES, score  # noqa: E402
 from papers.treatment_effects.metrics import mean_and_stderr, sqrt_pehe, sqrt_pehe_keeping  # noqa: E402
 from papers.treatment_effects.model import KEEP  # noqa: E402

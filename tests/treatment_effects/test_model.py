@@ -121,7 +121,7 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     ends `patience` steps after its best step, and the saved weights are those of the best step (fixed
     precisions: the default's switch to the evidence when the error stalls is tested in test_precisions)."""
     from common import run
-    from common.reproduce import load_trained_run
+    from common.experiment import load_trained_run
 
     cfg = run.compose("train", [
         "experiment=treatment_effects/tiny", "logger=none", "trainer.enable_progress_bar=false",

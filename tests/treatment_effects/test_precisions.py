@@ -10,7 +10,7 @@ import torch
 
 from common import run
 from common.errors import ConfigError
-from common.reproduce import load_trained_run
+from common.experiment import load_trained_run
 from papers.treatment_effects.gp import BayesianLinearRegression
 from papers.treatment_effects.model import BestWeights, Dklite
 
