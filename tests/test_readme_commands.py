@@ -1,22 +1,26 @@
 """Every shell line in the READMEs' code blocks runs as written, in a dry mode: `make` lines with
-`make -n` and then the command make would run with `--cfg job`, Python entry points with
-`--cfg job` (Hydra composes and prints the config without running it), `scripts/predict.py` with
-`--check`. The README cannot drift from the code."""
-import os
+`make -n`, then the command make would run; Hydra entry points are composed in this process with
+the line's overrides (what `--cfg job` would print, without starting a Python per line);
+`scripts/predict.py` checks its arguments as `--check` does. The README cannot drift from the code."""
+import importlib.util
 import re
 import shlex
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import sys
 
 import pytest
 
-from common import PROJECT_ROOT
+from common import PROJECT_ROOT, run
 
 READMES = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "papers").glob("*/README.md"))]
 # Placeholders a README uses for the user's own paths, and stand-ins that exist here.
 PLACEHOLDERS = {"/data/ludb": "{tmp}", "/data/ihdp": "{tmp}", "/data/cifar10": "{tmp}", "/data/zooniverse": "{tmp}",
                 ".../last.ckpt": "{tmp}/last.ckpt", "recording.wav": "{tmp}/recording.wav"}
+# make targets that run tools with fixed arguments: `make -n` checks how they are called.
+TOOL_TARGETS = ("install", "test", "test-all", "lint", "smoke", "bench", "report")
+# Scripts that are no Hydra entry point (make -n already showed how they are called).
+PLAIN_SCRIPTS = ("scripts/bench.py", "scripts/report.py")
 
 
 def _shell_lines(readme):
@@ -34,72 +38,74 @@ COMMANDS = [(readme.relative_to(PROJECT_ROOT).as_posix(), line) for readme in RE
             if line.startswith(("make ", ".venv/bin/python scripts/", "python scripts/"))]
 
 
-def _dry(words: list[str]) -> list[str]:
-    if words[0] == "python":
-        words = [".venv/bin/python", *words[1:]]
-    script = words[1]
-    if script in ("scripts/bench.py", "scripts/report.py"):
-        return []  # not Hydra scripts; `make -n` already showed how they are called
-    if script == "scripts/predict.py":
-        return [*words, "--check"]
-    if "-m" in words:  # a sweep: compose its first job (Hydra takes --cfg without --multirun only)
-        words = [w for w in words if w != "-m"]
-        words = [w.split("=", 1)[0] + "=" + w.split("=", 1)[1].split(",")[0]
-                 if "=" in w and "," in w and "[" not in w else w for w in words]
-    return [*words, "--cfg", "job"]
-
-
-def _dry_commands(readme: str, line: str, stand_ins) -> list[list[str]]:
-    """The dry-mode commands a README line stands for (none for make targets that only run tools)."""
-    for placeholder, stand_in in PLACEHOLDERS.items():
-        line = line.replace(placeholder, stand_in.format(tmp=stand_ins))
+def _commands_of(line: str) -> list[list[str]]:
+    """The Python commands a README line stands for (make lines: what `make -n` prints)."""
     words = shlex.split(line)
-    if words[0] == "make":
-        if words[1] in ("install", "test", "test-all", "lint", "smoke", "bench", "report"):
-            return []  # these run pytest/ruff/tools with fixed arguments: `make -n` below still checks them
-        printed = subprocess.run([*words[:1], "-n", "-o", ".venv/.installed", *words[1:]], cwd=PROJECT_ROOT,
-                                 capture_output=True, text=True, timeout=60)
-        assert printed.returncode == 0, printed.stderr
-        commands = [shlex.split(c) for c in printed.stdout.splitlines() if "scripts/" in c]
-        if "reproduce-all" in words[1]:
-            return []
-    else:
-        commands = [words]
-    assert commands, f"{readme}: `{line}` runs no script"
-    return [dry for dry in map(_dry, commands) if dry]
+    if words[0] != "make":
+        return [words]
+    printed = subprocess.run([*words[:1], "-n", "-o", ".venv/.installed", *words[1:]], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, f"`make -n` fails: {printed.stderr}"
+    if words[1] in TOOL_TARGETS or "reproduce-all" in words[1]:
+        return []
+    commands = [shlex.split(c) for c in printed.stdout.splitlines() if "scripts/" in c]
+    assert commands, "runs no script"
+    return commands
+
+
+def _first_job(overrides: list[str]) -> list[str]:
+    """A sweep's first job: `seed=0,1,2` -> `seed=0` (Hydra composes one job at a time)."""
+    return [w.split("=", 1)[0] + "=" + w.split("=", 1)[1].split(",")[0] if "=" in w and "," in w and "[" not in w
+            else w for w in overrides]
+
+
+def _predict_main():
+    spec = importlib.util.spec_from_file_location("readme_predict", PROJECT_ROOT / "scripts" / "predict.py")
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "scripts"))
+    return module.main
+
+
+def _dry_run(words: list[str]) -> None:
+    """Compose (or check) one command as its entry point would, raising on any problem."""
+    script, arguments = words[1], words[2:]
+    assert (PROJECT_ROOT / script).is_file(), f"{script} does not exist"
+    if script in PLAIN_SCRIPTS:
+        return
+    if script == "scripts/predict.py":
+        try:
+            code = _predict_main()([*arguments, "--check"])
+        except SystemExit as exit_:
+            code = exit_.code
+        assert code in (0, None), f"predict --check exits {code}"
+        return
+    config_name = re.search(r'config_name="(\w+)"', (PROJECT_ROOT / script).read_text()).group(1)
+    cfg = run._compose(config_name, _first_job([w for w in arguments if w != "-m"]), return_hydra_config=True)
+    if config_name == "reproduce":  # what the orchestrator checks first
+        assert cfg.scale in cfg.scales, f"scale={cfg.scale} is not a scale of paper={cfg.paper}: {list(cfg.scales)}"
 
 
 @pytest.fixture(scope="module")
-def dry_runs(request, tmp_path_factory):
-    """Every selected README line's dry commands, run side by side: each one is a fresh Python that
-    imports torch (seconds), and one after another they took most of the fast suite's time."""
-    stand_ins = tmp_path_factory.mktemp("readme")
-    (stand_ins / "last.ckpt").write_bytes(b"")
-    (stand_ins / "recording.wav").write_bytes(b"")
-    selected = [item.callspec.params for item in request.session.items
-                if getattr(item, "originalname", None) == "test_readme_command_runs_as_written"]
-    plans = {}
-    for params in selected:
-        try:
-            plans[params["readme"], params["line"]] = _dry_commands(params["readme"], params["line"], stand_ins)
-        except AssertionError as err:
-            plans[params["readme"], params["line"]] = err
-    unique = {tuple(c) for plan in plans.values() if isinstance(plan, list) for c in plan}
-
-    def run(command):
-        return command, subprocess.run(list(command), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        results = dict(pool.map(run, unique))
-    return {key: plan if isinstance(plan, AssertionError) else [(c, results[tuple(c)]) for c in plan]
-            for key, plan in plans.items()}
+def stand_ins(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("readme")
+    (folder / "last.ckpt").write_bytes(b"")
+    (folder / "recording.wav").write_bytes(b"")
+    return folder
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize(("readme", "line"), COMMANDS)
-def test_readme_command_runs_as_written(readme, line, dry_runs):
-    outcome = dry_runs[readme, line]
-    if isinstance(outcome, AssertionError):
-        raise outcome
-    for _command, result in outcome:
-        assert result.returncode == 0, f"{readme}: `{line}` fails: {result.stdout[-1500:]}{result.stderr[-1500:]}"
+def test_readme_command_runs_as_written(readme, line, stand_ins, capsys):
+    for placeholder, stand_in in PLACEHOLDERS.items():
+        line = line.replace(placeholder, stand_in.format(tmp=stand_ins))
+    try:
+        for words in _commands_of(line):
+            if words[0] == "python":
+                words = [".venv/bin/python", *words[1:]]
+            _dry_run(words)
+    except Exception as err:
+        raise AssertionError(f"{readme}: `{line}` fails: {type(err).__name__}: {err}\n{capsys.readouterr().err[-1500:]}") from err
