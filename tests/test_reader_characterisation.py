@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import PROJECT_ROOT
+from common import PROJECT_ROOT, readers
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 MNIST = SHARED / "mnist"
@@ -123,8 +123,8 @@ def write_fashion(root: Path, layout: str) -> Path:
 # Each entry names a reader as the papers had it and says what it is called as now.
 
 
-def _curvature_read_idx(path):
-    return _module("curvature_generalization").read_idx(path)
+def _curvature_read_idx(path):  # moved to common.readers
+    return readers.read_idx(path)
 
 
 def _gin_read_idx(path):
@@ -143,13 +143,12 @@ def _finsler_read_idx(path, header):
     return _module("finsler_latent_metric")._read_idx(path, header)
 
 
-def _curvature_image_folder(folder):
-    module = _module("curvature_generalization")
-    return module.image_folder_files(folder)
+def _curvature_image_folder(folder):  # moved to common.readers
+    return readers.list_image_folder(folder)
 
 
-def _curvature_read_images(files):
-    return _module("curvature_generalization").read_images(files)
+def _curvature_read_images(files):  # the decoding moved to common.readers; the scaling stayed in the paper
+    return np.ascontiguousarray(readers.read_rgb_images(files).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
 
 def _hydra_read_cifar_folder(folder, count, seed):

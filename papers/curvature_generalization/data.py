@@ -7,7 +7,6 @@ pass gives the generalization gap and the curvature at the trained weights.
 """
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +16,12 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from common.data import cache_dir, download, verify_file
 from common.errors import ConfigError, DataError
+from common.readers import find_idx_file, list_image_folder, read_idx, read_rgb_images
 
 SOURCES = ("digits", "mnist", "cifar10")
 # CIFAR-10's per-channel training-set mean and standard deviation (the usual constants).
 CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)
 CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 # SHA-256 of the original MNIST files (the copies in ../shared/data/mnist hash to these);
 # the training images are not there, so their checksum is not pinned.
@@ -32,62 +31,6 @@ MNIST_SHA256 = {
     "train-labels-idx1-ubyte.gz": "e867c6895efbe4af17eefa0d68f5a582082c6bab63cf2ed41e4f3b232b29abf4",
     "train-images-idx3-ubyte.gz": None,
 }
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzipped or not) as a numpy array."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"MNIST file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as err:
-        raise DataError(f"could not read {path}: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path} is truncated: header says {dims}, found {body.size} values")
-    return body.reshape(dims)
-
-
-def image_folder_files(folder: Path) -> tuple[list[Path], list[int], list[str]]:
-    """(files, labels, class names) of an ImageFolder layout: one sub-folder per class."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"image folder not found: {folder} (expected one sub-folder of images per class)")
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    if len(classes) < 2:
-        raise DataError(f"{folder} holds {len(classes)} class folders; an ImageFolder layout needs >= 2")
-    files, labels = [], []
-    for index, name in enumerate(classes):
-        found = sorted(f for f in (folder / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        files += found
-        labels += [index] * len(found)
-    if not files:
-        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
-    return files, labels, classes
-
-
-def read_images(files: list[Path], size: int = 32) -> np.ndarray:
-    """RGB images as a float32 array (N, 3, size, size) in [0, 1]; a clear error for a bad file."""
-    from PIL import Image, UnidentifiedImageError
-
-    out = np.empty((len(files), 3, size, size), dtype=np.float32)
-    for i, path in enumerate(files):
-        try:
-            with Image.open(path) as image:
-                array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError) as err:
-            raise DataError(f"could not read image {path}: {err}") from err
-        if array.shape != (size, size, 3):
-            raise DataError(f"{path} is {array.shape[1]}x{array.shape[0]}, expected {size}x{size}")
-        out[i] = array.transpose(2, 0, 1)
-    return out
 
 
 class EpochPermutation(Sampler):
@@ -137,12 +80,8 @@ class ClassificationDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ loading
     def _mnist_file(self, name: str) -> Path:
-        if self.root is not None:
-            for candidate in (self.root / name, self.root / name.removesuffix(".gz"),
-                              self.root / "MNIST" / "raw" / name):
-                if candidate.is_file():
-                    return candidate
-            raise DataError(f"{name} not found in data.root={self.root}")
+        if self.root is not None:  # .gz or unpacked, in root or in torchvision's root/MNIST/raw
+            return find_idx_file(self.root, "mnist", name.removesuffix(".gz"))
         dest = cache_dir(self.data_dir, "mnist") / name
         download(MNIST_URL + name, dest, MNIST_SHA256[name])
         if MNIST_SHA256[name] is not None:
@@ -159,15 +98,16 @@ class ClassificationDataModule(pl.LightningDataModule):
     def _cifar_split(self, split: str, n: int | None, rng) -> tuple[np.ndarray, np.ndarray]:
         """A random subset of n images of CIFAR-10's `split`, read only for the chosen files."""
         if self.root is not None:
-            files, labels, classes = image_folder_files(self.root / split)
+            files, labels, classes = list_image_folder(self.root / split)  # classes and files sorted by name
             if len(classes) != 10:
                 raise DataError(f"CIFAR-10 needs 10 class folders in {self.root / split}, found {len(classes)}")
             if n is not None and n > len(files):
                 raise ConfigError(f"data.n_{'train' if split == 'train' else 'test'}={n} exceeds the "
                                   f"{len(files)} images in {self.root / split}")
             keep = np.sort(rng.permutation(len(files))[: n if n is not None else len(files)])
-            x = read_images([files[i] for i in keep])
-            y = np.asarray(labels, dtype=np.int64)[keep]
+            images = read_rgb_images([files[i] for i in keep])  # uint8 (n, 32, 32, 3)
+            x = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+            y = labels[keep]
         else:  # torchvision's download into the cache
             from torchvision.datasets import CIFAR10
 

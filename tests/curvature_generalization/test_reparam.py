@@ -8,7 +8,7 @@ from PIL import Image
 from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
 from papers.curvature_generalization.curvature import scalar_curvature
-from papers.curvature_generalization.data import ClassificationDataModule, image_folder_files
+from papers.curvature_generalization.data import ClassificationDataModule
 from papers.curvature_generalization.estimator import FlatLoss, exact_curvature
 from papers.curvature_generalization.model import MLP, CurvatureClassifier, SmallCNN, rescale_layers
 from papers.curvature_generalization.reproduce import reparameterisation
@@ -99,8 +99,8 @@ def test_cifar_image_folder_and_bad_files(tmp_path):
     (tmp_path / "train" / "class0" / "0.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match="could not read image"):
         ClassificationDataModule(source="cifar10", root=str(tmp_path), n_train=30, n_test=5).setup()
-    with pytest.raises(DataError, match="image folder not found"):
-        image_folder_files(tmp_path / "missing")
+    with pytest.raises(DataError, match="image folder not found"):  # data.root without train/
+        ClassificationDataModule(source="cifar10", root=str(tmp_path / "test"), n_train=5, n_test=5).setup()
 
 
 def test_cifar_from_the_shared_images():
