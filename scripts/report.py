@@ -32,8 +32,8 @@ def papers_table(rows: list[tuple[str, str, list[str]]]) -> list[str]:
 
 def scale_cell(summary: dict) -> str:
     passing = sum(c["verdict"] in PASSING for c in summary["claims"])
-    stale = " (stale)" if is_stale(summary) else ""
-    return f"{summary['scale']}: {passing}/{len(summary['claims'])}{stale}"
+    labels = [label for label, applies in (("partial", summary.get("partial")), ("stale", is_stale(summary))) if applies]
+    return f"{summary['scale']}: {passing}/{len(summary['claims'])}" + (f" ({', '.join(labels)})" if labels else "")
 
 
 def main() -> None:

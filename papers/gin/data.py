@@ -12,12 +12,12 @@ Digits (batches (image (1, s, s) in [0, 1], label)):
   (its archive is checked against torchvision's MD5) into `data_dir`, or read from `root`.
 - `emnist_mnist_test`: the EMNIST-MNIST test set (10,000 digits) as one WebP of 100×100 tiles of
   28×28 plus `test.json` labels (`root` is that folder); split into train/val/test here.
-- `mnist_test`: the MNIST test set IDX files (`t10k-images-idx3-ubyte.gz`, labels) under `root`.
+- `mnist_test`: the MNIST test set IDX files (`t10k-images-idx3-ubyte.gz`, labels) under `root`
+  (gzipped or not, or in torchvision's `root/MNIST/raw`).
 - `sklearn`: scikit-learn's bundled 8×8 digits (1,797, values 0–16 scaled to [0, 1]) for tiny.
 """
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from common.data import EpochSeededSampler, cache_dir
 from common.errors import ConfigError, DataError
+from common.readers import read_idx_pair
 from papers.gin.flows import random_glow_net
 
 DIGIT_SOURCES = ("emnist", "emnist_mnist_test", "mnist_test", "sklearn")
@@ -176,25 +177,10 @@ def read_emnist_tiles(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"Missing MNIST file {path}")
-    try:
-        with gzip.open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as err:
-        raise DataError(f"Could not read {path}: {err}") from err
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise DataError(f"{path}: header says {shape}, found {data.size} values")
-    return data.reshape(shape)
-
-
 def read_mnist_test(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    root = Path(root)
-    return _read_idx(root / "t10k-images-idx3-ubyte.gz"), _read_idx(root / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    """The MNIST test set in `root` (.gz or unpacked, or torchvision's MNIST/raw): images uint8 (n, 28, 28), labels."""
+    images, labels = read_idx_pair(root, "mnist", "test")
+    return images, labels.astype(np.int64)
 
 
 def read_emnist_torchvision(root: str | Path, download: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
