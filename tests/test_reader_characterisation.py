@@ -127,8 +127,8 @@ def _curvature_read_idx(path):  # moved to common.readers
     return readers.read_idx(path)
 
 
-def _gin_read_idx(path):
-    return _module("gin")._read_idx(path)
+def _gin_read_idx(path):  # moved to common.readers
+    return readers.read_idx(path)
 
 
 def _hydra_read_idx(path):
