@@ -153,7 +153,7 @@ def list_image_folder(folder: str | Path, classes: Sequence[str] | None = None,
         class_dir = folder / name
         images = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if class_dir.is_dir() else []
         if not images:
-            raise DataError(f"{class_dir} is missing or holds no {'/'.join(IMAGE_SUFFIXES)} images")
+            raise DataError(f"class folder {class_dir} is missing or holds no {'/'.join(IMAGE_SUFFIXES)} images")
         images = images[:per_class_limit]
         files += images
         labels += [label] * len(images)
