@@ -131,8 +131,8 @@ def _gin_read_idx(path):  # moved to common.readers
     return readers.read_idx(path)
 
 
-def _hydra_read_idx(path):
-    return _module("hydra_distillation").read_idx(path)
+def _hydra_read_idx(path):  # moved to common.readers
+    return readers.read_idx(path)
 
 
 def _pruning_read_idx(path):

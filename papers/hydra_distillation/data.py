@@ -5,7 +5,6 @@ of its `ood_names`, which the model config takes over (`model.ood_names: ${data.
 """
 from __future__ import annotations
 
-import gzip
 import math
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
+from common.readers import read_idx_pair, read_image_folder
 
 
 def toy_function(x: np.ndarray | torch.Tensor):
@@ -136,29 +136,6 @@ MNIST_FILES = {"test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 MNIST_SHIFTS = ("rot90", "invert", "noise", "hflip")
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (optionally .gz) as a numpy array."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise DataError(f"{path} is not a readable IDX file: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
-        raise DataError(f"{path} is not an unsigned-byte IDX file")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise DataError(f"{path} holds {data.size} values, its header says {shape}")
-    return data.reshape(shape)
-
-
-def _find_idx(root: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz", f"MNIST/raw/{stem}", f"MNIST/raw/{stem}.gz"):
-        if (root / name).is_file():
-            return root / name
-    raise DataError(f"MNIST file {stem}(.gz) not found in {root} (nor in {root / 'MNIST/raw'})")
-
-
 def load_mnist(split: str, root: str | Path | None, data_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, 28, 28), labels (N,)) of MNIST's `split`, from `root` or downloaded by
     torchvision (which checks the files' MD5) into `data_dir`."""
@@ -179,9 +156,8 @@ def load_mnist(split: str, root: str | Path | None, data_dir: str | Path) -> tup
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"data.root={root} is not a folder")
-    images = read_idx(_find_idx(root, MNIST_FILES[split][0]))
-    labels = read_idx(_find_idx(root, MNIST_FILES[split][1]))
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+    images, labels = read_idx_pair(root, "mnist", split)  # .gz or unpacked, in root or root/MNIST/raw
+    if images.shape[1:] != (28, 28):
         raise DataError(f"MNIST files in {root} do not fit: images {images.shape}, labels {labels.shape}")
     return images, labels.astype(np.int64)
 
@@ -259,24 +235,6 @@ CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 CIFAR_SHIFTS = ("noise", "blur", "invert")
 _CIFAR_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-_CIFAR_LISTINGS: dict[str, tuple[list[Path], list[int]]] = {}
-
-
-def _list_cifar_folder(folder: Path) -> tuple[list[Path], list[int]]:
-    """The image files of an ImageFolder of CIFAR-10 and their labels, listed once per process."""
-    if str(folder) in _CIFAR_LISTINGS:
-        return _CIFAR_LISTINGS[str(folder)]
-    files, labels = [], []
-    for label, name in enumerate(CIFAR_CLASSES):
-        class_dir = folder / name
-        if not class_dir.is_dir():
-            raise DataError(f"CIFAR-10 class folder {class_dir} not found (expected ImageFolder layout "
-                            f"<root>/{folder.name}/<class>/*.jpg|png with classes {', '.join(CIFAR_CLASSES)})")
-        found = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        files += found
-        labels += [label] * len(found)
-    _CIFAR_LISTINGS[str(folder)] = (files, labels)
-    return files, labels
 
 
 def _read_cifar_folder(folder: Path, count: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -285,29 +243,16 @@ def _read_cifar_folder(folder: Path, count: int | None, seed: int) -> tuple[np.n
     key = (str(folder), count, seed)
     if key in _CIFAR_CACHE:
         return _CIFAR_CACHE[key]
-    from PIL import Image, UnidentifiedImageError
 
-    files, labels = _list_cifar_folder(folder)
-    if not files:
-        raise DataError(f"no CIFAR-10 images in {folder}")
-    order = np.random.default_rng(seed).permutation(len(files))
-    if count is not None:
-        if count > len(files):
-            raise ConfigError(f"asked for {count} CIFAR-10 images from {folder}, which holds {len(files)}")
-        order = order[:count]
-    images = np.empty((len(order), 32, 32, 3), dtype=np.uint8)
-    for row, i in enumerate(order):
-        try:
-            with Image.open(files[i]) as image:
-                array = np.asarray(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError) as err:
-            raise DataError(f"{files[i]} is not a readable image: {err}") from err
-        if array.shape != (32, 32, 3):
-            raise DataError(f"{files[i]} is {array.shape[1]}x{array.shape[0]}, CIFAR-10 images are 32x32")
-        images[row] = array
-    result = (images, np.asarray(labels, dtype=np.int64)[order])
-    _CIFAR_CACHE[key] = result
-    return result
+    def draw(n_files: int) -> np.ndarray:
+        order = np.random.default_rng(seed).permutation(n_files)
+        if count is not None and count > n_files:
+            raise ConfigError(f"asked for {count} CIFAR-10 images from {folder}, which holds {n_files}")
+        return order if count is None else order[:count]
+
+    data = read_image_folder(folder, CIFAR_CLASSES, subset=draw)
+    _CIFAR_CACHE[key] = (data.images, data.labels)
+    return _CIFAR_CACHE[key]
 
 
 def _download_cifar(data_dir: Path) -> Path:
