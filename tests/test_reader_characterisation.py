@@ -135,8 +135,8 @@ def _hydra_read_idx(path):  # moved to common.readers
     return readers.read_idx(path)
 
 
-def _pruning_read_idx(path):
-    return _module("pruning_quantisation").read_idx(path)
+def _pruning_read_idx(path):  # moved to common.readers
+    return readers.read_idx(path)
 
 
 def _finsler_read_idx(path, header):
@@ -219,8 +219,8 @@ def _hydra_cifar(ctx: Context) -> str:
 
 
 def _pruning_image_folder(ctx: Context) -> str:
-    data = _module("pruning_quantisation")
-    return digest(*data.read_image_folder(CIFAR / "train", per_class_limit=5))
+    # read_image_folder(train) moved to common.readers; it is the first half of read_cifar_image_folder
+    return digest(*_module("pruning_quantisation").read_cifar_image_folder(CIFAR, 5)[0])
 
 
 def _pruning_cifar_image_folder(ctx: Context) -> str:

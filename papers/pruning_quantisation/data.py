@@ -17,7 +17,6 @@ Sources:
 from __future__ import annotations
 
 import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from common.data import cache_dir
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
+from common.readers import read_idx_pair, read_image_folder, read_rgb_images
 
 SOURCES = ("cifar10", "mnist", "fashion_mnist", "digits")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -35,7 +35,6 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 Images = tuple[torch.Tensor, torch.Tensor]  # uint8 (N, C, H, W), int64 (N,)
 
@@ -43,45 +42,18 @@ Images = tuple[torch.Tensor, torch.Tensor]  # uint8 (N, C, H, W), int64 (N,)
 # ---------------------------------------------------------------------------- readers
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file (MNIST format, optionally gzipped) as a numpy array of its declared shape."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Missing IDX file {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as err:
-        raise DataError(f"{path} is not a readable (gzipped) IDX file: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    start = 4 + 4 * ndim
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - start != expected:
-        raise DataError(f"{path}: header declares shape {shape} ({expected} bytes), file holds {len(raw) - start}")
-    return np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape)
-
-
-def read_idx_split(root: Path, split: str) -> Images:
-    images_file, labels_file = (root / name for name in IDX_FILES[split])
-    images, labels = read_idx(images_file), read_idx(labels_file)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataError(f"{images_file} and {labels_file} do not match: shapes {images.shape}, {labels.shape}")
+def read_idx_split(root: Path, split: str, dataset: str = "mnist") -> Images:
+    """`split` of an MNIST-family data set in `root` (.gz or unpacked, or torchvision's <Name>/raw)."""
+    images, labels = read_idx_pair(root, dataset, split)
     return torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64))
 
 
 def read_kaggle_cifar(root: Path) -> Images:
     """Kaggle's CIFAR-10 layout: `trainLabels.csv` (id,label; header optional) and `train/<id>.png`."""
-    from PIL import Image
-
     labels_file = root / "trainLabels.csv"
     if not labels_file.is_file():
         raise DataError(f"Missing {labels_file}")
-    images, labels = [], []
+    files, labels = [], []
     with open(labels_file, newline="") as handle:
         for line_number, row in enumerate(csv.reader(handle), 1):
             if line_number == 1 and row == ["id", "label"]:
@@ -92,14 +64,16 @@ def read_kaggle_cifar(root: Path) -> Images:
             image_file = root / "train" / name
             if not image_file.is_file():
                 raise DataError(f"Missing image {image_file} (listed in {labels_file}:{line_number})")
-            array = np.asarray(Image.open(image_file).convert("RGB"))
-            if array.shape != (32, 32, 3):
-                raise DataError(f"{image_file}: expected a 32x32 RGB image, got shape {array.shape}")
-            images.append(array)
+            files.append(image_file)
             labels.append(CIFAR10_CLASSES.index(row[1]))
-    if not images:
+    if not files:
         raise DataError(f"{labels_file} lists no images")
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
+    return _as_tensors(read_rgb_images(files), labels)
+
+
+def _as_tensors(images: np.ndarray, labels) -> Images:
+    """uint8 (N, H, W, 3) and labels as the tensors used here: uint8 (N, 3, H, W), int64 (N,)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.as_tensor(labels, dtype=torch.int64)
 
 
 def _torchvision_cifar10(root: Path, download: bool) -> tuple[Images, Images]:
@@ -134,7 +108,7 @@ def _torchvision_idx(source: str, data_dir: str | Path) -> Path:
             f"Could not download {source} into {root} ({err}). Without network, put the four IDX "
             f"files ({', '.join(sum(IDX_FILES.values(), ()))}) in a folder and set data.root to it."
         ) from err
-    return root / dataset_class.__name__ / "raw"
+    return root  # the files are in root/<Name>/raw, where the IDX locator looks
 
 
 def load_digits_images() -> Images:
@@ -143,44 +117,6 @@ def load_digits_images() -> Images:
     digits = load_digits()
     images = np.round(digits.images * (255 / 16)).astype(np.uint8)
     return torch.from_numpy(images)[:, None], torch.from_numpy(digits.target.astype(np.int64))
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as err:
-        raise DataError(f"{path} is not a readable image: {err}") from err
-    if array.shape != (32, 32, 3):
-        raise DataError(f"{path}: expected a 32x32 RGB image, got shape {array.shape}")
-    return array
-
-
-def read_image_folder(folder: Path, classes: tuple[str, ...] = CIFAR10_CLASSES, per_class_limit: int | None = None) -> Images:
-    """torchvision's ImageFolder layout, `folder/<class>/<name>.jpg`: images in class order, then by name.
-
-    Every class of `classes` must have a non-empty folder (label = its index in `classes`); a folder
-    that is not a class is refused, so a misspelt class cannot silently shift the labels.
-    """
-    if not folder.is_dir():
-        raise DataError(f"Missing image folder {folder}")
-    unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in classes)
-    if unknown:
-        raise DataError(f"{folder} holds folders that are not classes of {classes}: {unknown}")
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if (folder / name).is_dir() else []
-        if not files:
-            raise DataError(f"{folder / name} is missing or holds no .jpg/.png images")
-        for path in files[:per_class_limit]:
-            images.append(_read_rgb(path))
-            labels.append(label)
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
 
 
 _IMAGE_FOLDER_CACHE: dict[tuple, tuple[Images, Images]] = {}
@@ -193,9 +129,11 @@ def read_cifar_image_folder(root: Path, per_class_limit: int | None = None) -> t
     folders = sorted(p for split in ("train", "test") if (root / split).is_dir() for p in (root / split).iterdir())
     key = (str(root.resolve()), per_class_limit, tuple((str(p), p.stat().st_mtime_ns) for p in folders))
     if key not in _IMAGE_FOLDER_CACHE:
-        _IMAGE_FOLDER_CACHE[key] = (
-            read_image_folder(root / "train", per_class_limit=per_class_limit),
-            read_image_folder(root / "test", per_class_limit=per_class_limit),
+        # torchvision's ImageFolder layout: images in class order, then by name; every class of
+        # CIFAR10_CLASSES needs images, and a folder that is not a class is refused.
+        _IMAGE_FOLDER_CACHE[key] = tuple(
+            _as_tensors(*read_image_folder(root / split, CIFAR10_CLASSES, per_class_limit=per_class_limit)[:2])
+            for split in ("train", "test")
         )
     return _IMAGE_FOLDER_CACHE[key]
 
@@ -230,7 +168,7 @@ def load_source(
             "or the ImageFolder layout train/<class>/ + test/<class>/"
         )
     idx_root = _torchvision_idx(source, data_dir) if root is None else root
-    return read_idx_split(idx_root, "train"), read_idx_split(idx_root, "test")
+    return read_idx_split(idx_root, "train", source), read_idx_split(idx_root, "test", source)
 
 
 # ---------------------------------------------------------------------------- data set

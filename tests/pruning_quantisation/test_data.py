@@ -7,10 +7,10 @@ import torch
 
 from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
+from common.readers import read_idx
 from papers.pruning_quantisation.data import (
     CIFAR10_CLASSES,
     ImageDataModule,
-    read_idx,
     read_kaggle_cifar,
     stratified_split,
 )
