@@ -157,7 +157,8 @@ def composed_files(config_name: str, choices: dict[str, str | None]) -> list[Pat
     for group, choice in choices.items():
         if choice is None:
             continue
-        candidate = CONFIG_DIR / group / f"{choice}.yaml"
+        # `optimizer@model.discriminator_optimizer` is the optimizer group placed at another key.
+        candidate = CONFIG_DIR / group.split("@")[0] / f"{choice}.yaml"
         if candidate.is_file():
             files.append(candidate)
     pending, seen = list(files), set()

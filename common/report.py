@@ -30,11 +30,13 @@ from common.manifest import digest, stale_entries
 
 METRICS_FILE = "metrics.json"
 RESULTS_ROOT = PROJECT_ROOT / "results"
+# Figures of a record that a paper's README shows (the rest are in its report.md).
+FIGURES_IN_README = 2
 # Stale reasons a results block lists before it says how many more there are.
 _SHOWN_REASONS = 6
-# An absolute path in text: a slash not preceded by a word character, dot, colon or slash (so not
-# a URL or a relative path), then path characters.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[\w.+@%-]+(?:/[\w.+@%=-]*)*")
+# An absolute path in text: at the start, or after a space, `=`, a quote, a bracket or a comma,
+# a slash and at least two path components (so `(a)/b` or `1/D` is no path, nor is a URL).
+_ABSOLUTE_PATH = re.compile(r"(?<![^\s=\"'`(\[,])/[\w.+@%-]+(?:/[\w.+@%=-]*)+")
 
 
 def portable(text: str) -> str:
@@ -103,6 +105,7 @@ def write_report(
         "manifest": manifest,
         "metrics": metrics,
         "claims": [verdict_record(v) for v in verdicts],
+        "figures": [Path(figure).name for figure in figures],
     }
     (results_dir / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     parts = [
@@ -163,8 +166,10 @@ def is_stale(summary: dict) -> bool:
     return bool(stale_reasons(summary))
 
 
-def results_block(summary: dict) -> list[str]:
-    """A scale's results as markdown: header, verdict table, and a stale warning when it applies."""
+def results_block(summary: dict, figures_from: str | None = None) -> list[str]:
+    """A scale's results as markdown: header, verdict table, a stale warning when it applies, and,
+    with `figures_from` (the path from the markdown file to the repository root), the record's
+    first figures (a paper lists its main ones first)."""
     passing = sum(c["verdict"] in PASSING for c in summary["claims"])
     lines = [f"**`{summary['scale']}`: {passing}/{len(summary['claims'])} claims reproduced or close**", ""]
     reasons = stale_reasons(summary)
@@ -175,7 +180,12 @@ def results_block(summary: dict) -> list[str]:
             f"> **Stale**: {shown}{more}; rerun `make reproduce-{summary['paper']} SCALE={summary['scale']}`.",
             "",
         ]
-    return lines + header_lines(summary) + ["", *verdict_rows(summary["claims"])]
+    lines += [*header_lines(summary), "", *verdict_rows(summary["claims"])]
+    if figures_from is not None:
+        folder = f"{figures_from}/results/{summary['paper']}/{summary['scale']}"
+        for name in summary.get("figures", [])[:FIGURES_IN_README]:
+            lines += ["", f"![{Path(name).stem}]({folder}/{name})"]
+    return lines
 
 
 def missing_block(paper: str, scale: str) -> list[str]:

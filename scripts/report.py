@@ -63,10 +63,9 @@ def main() -> None:
                 continue
             found = True
             cells.append(scale_cell(summary))
-            block = results_block(summary)
-            lines += [f"### {paper} `{scale}`", "", *block, ""]
+            lines += [f"### {paper} `{scale}`", "", *results_block(summary), ""]
             if scale in marked_scales(text):
-                text = replace_marked_block(text, f"results:{scale}", block)
+                text = replace_marked_block(text, f"results:{scale}", results_block(summary, figures_from="../.."))
         if text:
             readme.write_text(text)
         rows.append((paper, title, cells))

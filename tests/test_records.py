@@ -81,6 +81,11 @@ def test_extended_experiment_files_are_in_the_composition():
     assert "configs/trainer/gpu.yaml" in gpu and "configs/trainer/cpu.yaml" in gpu  # gpu.yaml extends cpu.yaml
 
 
+def test_a_group_placed_at_another_key_is_in_the_composition():
+    files = run.config_files("train", ["experiment=skin_lesion_aae/ham", "optimizer@model.discriminator_optimizer=sgd"])
+    assert CONFIG_DIR / "optimizer" / "sgd.yaml" in files and CONFIG_DIR / "optimizer" / "adam.yaml" in files
+
+
 def test_recording_compositions_collects_what_compose_read():
     with run.recording_compositions() as composed:
         run.compose("train", ["experiment=ecg_unet/tiny"])
@@ -101,8 +106,8 @@ def test_portable_paths():
     text = f"python scripts/reproduce.py 'overrides=[\"data.root={shared}/data/humbug\",\"x={root}/outputs/a\"]' /opt/data"
     assert portable(text) == ("python scripts/reproduce.py 'overrides=[\"data.root=../shared/data/humbug\","
                               "\"x=outputs/a\"]' DIR")
-    assert portable("see https://physionet.org/content/ludb and 1/7 claims, O(1/D)") == \
-        "see https://physionet.org/content/ludb and 1/7 claims, O(1/D)"
+    prose = "see https://physionet.org/content/ludb, 1/7 claims, O(1/D), log (V_R - V_F)/D, a /b"
+    assert portable(prose) == prose
 
 
 def _generated_texts():
