@@ -8,7 +8,6 @@ shows its Finsler and Riemann geodesics, D = 784.
 """
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from common.data import EpochSeededSampler, cache_dir, download
 from common.errors import ConfigError, DataError, DataUnavailableError
+from common.readers import find_idx_file, find_idx_files, idx_file_names, read_idx
 
 SOURCES = ("starfish_sphere", "circles_sphere", "digits", "qpcr", "font", "starmen", "mnist", "fashion_mnist")
 # Public copies with pinned checksums; the starmen subset has no single public file (data.root only).
@@ -144,56 +144,57 @@ def load_starmen(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images).astype(np.float64), table["tp"].to_numpy(dtype=int)
 
 
-def _read_idx(path: Path, header: int) -> np.ndarray:
-    try:
-        with gzip.open(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as err:
-        raise DataError(f"Could not read {path}: {err}") from err
-    return np.frombuffer(raw, dtype=np.uint8, offset=header)
-
-
-def load_mnist(folder_or_image: Path, labels_path: Path | None, count: int) -> tuple[np.ndarray, np.ndarray]:
-    pixels = _read_idx(folder_or_image, 16)
-    if pixels.size % 784:
-        raise DataError(f"{folder_or_image}: not an MNIST image file")
-    images = pixels.reshape(-1, 784)[:count]
-    labels = _read_idx(labels_path, 8)[:count].astype(int) if labels_path is not None else np.zeros(len(images), int)
+def load_mnist(images_path: Path, labels_path: Path | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` images of an MNIST IDX file, binarised at 0.5 (n, 784), with their labels."""
+    images = read_idx(images_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{images_path}: not an MNIST image file (shape {images.shape}, expected (n, 28, 28))")
+    images = images.reshape(-1, 784)[:count]
+    labels = read_idx(labels_path)[:count].astype(int) if labels_path is not None else np.zeros(len(images), int)
     return (images / 255.0 > 0.5).astype(np.float64), labels
 
 
-# md5 of the unpacked test files: torchvision checks its .gz files on download only and then reads
-# whatever unpacked files are in place, so these pin what is read (the sums public loaders list).
+# md5 of the test files, unpacked and as torchvision downloads them (FashionMNIST.resources): they pin
+# what is read, in every layout data.root may hold (torchvision checks the .gz files on download only).
 FASHION_MNIST_MD5 = {"t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
                      "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"}
+FASHION_MNIST_GZ_MD5 = {"t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}
 
 
 def load_fashion_mnist(root, data_dir, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` FashionMNIST test images as grey levels in [0, 1] (n, 784), with their classes.
 
-    torchvision's loader and download (its mirrors and md5 checksums of the four .gz files): into the
-    cache when data.root is null; data.root=DIR reads DIR/FashionMNIST/raw without downloading, where
-    torchvision wants all four files (train and t10k, images and labels) unpacked.
+    data.root=DIR reads the two test files from DIR (.gz or unpacked, or torchvision's
+    DIR/FashionMNIST/raw) without downloading; with data.root null, torchvision downloads the four
+    files (its mirrors and md5 checksums) into the cache. Either way the files read must have the md5
+    of the FashionMNIST test files.
     """
     from torchvision.datasets import FashionMNIST
     from torchvision.datasets.utils import check_integrity
 
     folder = Path(root).expanduser() if root is not None else cache_dir(data_dir, "finsler")
-    raw = folder / "FashionMNIST" / "raw"
-    # files already there are checked here (before torchvision parses them); a download is checked by torchvision
-    for name, md5 in FASHION_MNIST_MD5.items():
-        if (raw / name).is_file() and not check_integrity(str(raw / name), md5):
-            raise DataError(f"{raw / name} is not the FashionMNIST test file (md5 {md5} expected)")
-    try:
-        dataset = FashionMNIST(str(folder), train=False, download=root is None)
-    except RuntimeError as err:  # torchvision's "Dataset not found" and "Error downloading" both land here
-        raise DataUnavailableError(
-            f"FashionMNIST not available under {raw} ({err}). Without network, download the four files "
-            f"(train-/t10k-images-idx3-ubyte.gz, train-/t10k-labels-idx1-ubyte.gz) elsewhere, check them "
-            f"against torchvision's FashionMNIST.resources md5 sums, unpack them there and pass "
-            f"data.root={folder}") from err
-    images = dataset.data.reshape(-1, 784)[:count].numpy() / 255.0
-    return images.astype(np.float64), dataset.targets[:count].numpy().astype(int)
+    if root is None:
+        try:
+            FashionMNIST(str(folder), train=False, download=True)
+        except RuntimeError as err:  # torchvision's "Error downloading" lands here
+            raise DataUnavailableError(f"Could not download FashionMNIST into {folder} ({err})") from err
+    files = []
+    for name in idx_file_names("fashion_mnist", "test"):
+        try:
+            path = find_idx_file(folder, "fashion_mnist", name)
+        except DataError as err:
+            raise DataUnavailableError(
+                f"FashionMNIST not available under {folder} ({err}). Without network, download the four files "
+                f"(train-/t10k-images-idx3-ubyte.gz, train-/t10k-labels-idx1-ubyte.gz) elsewhere, check them "
+                f"against torchvision's FashionMNIST.resources md5 sums, and put them (or the two t10k files) "
+                f"there, gzipped or unpacked, or in its FashionMNIST/raw; pass data.root={folder}") from err
+        md5 = {**FASHION_MNIST_MD5, **FASHION_MNIST_GZ_MD5}[path.name]
+        if not check_integrity(str(path), md5):
+            raise DataError(f"{path} is not the FashionMNIST test file (md5 {md5} expected)")
+        files.append(path)
+    images, labels = (read_idx(path) for path in files)
+    return (images.reshape(-1, 784)[:count] / 255.0).astype(np.float64), labels[:count].astype(int)
 
 
 def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: float, mnist_count: int,
@@ -216,6 +217,8 @@ def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: fl
             raise DataError("data.source=starmen needs data.root=DIR (the starmen subset: df_subset_s0-s19.csv, images/)")
         return load_starmen(Path(root).expanduser())
     if source == "mnist":
+        if root is not None:  # .gz or unpacked, in root or in torchvision's root/MNIST/raw
+            return load_mnist(*find_idx_files(Path(root).expanduser(), "mnist", "test"), mnist_count)
         image = _locate(source, root, data_dir, "t10k-images-idx3-ubyte.gz")
         labels = _locate("mnist_labels", root, data_dir, "t10k-labels-idx1-ubyte.gz")
         return load_mnist(image, labels, mnist_count)
