@@ -20,6 +20,9 @@ from common import manifest, run
 
 # A metric's sample standard deviation over seeds is recorded under `<metric>.sd`.
 SD_SUFFIX = ".sd"
+# train_experiment's run folders lie in <results_dir>/runs/, beside the scale's record
+# <results_dir>/metrics.json (results_dir: results/<paper>/<scale>/).
+RUNS = "runs"
 
 
 @dataclass
@@ -47,7 +50,7 @@ def train_experiment(cfg: DictConfig, experiment: str, extra_overrides: Iterable
     key = hashlib.sha256(
         (json.dumps(run.identity(train_cfg), sort_keys=True, default=str) + manifest.digest(run_manifest)).encode()
     ).hexdigest()[:10]
-    run_dir = Path(cfg.results_dir) / "runs" / f"{experiment.replace('/', '-')}-{key}"
+    run_dir = Path(cfg.results_dir) / RUNS / f"{experiment.replace('/', '-')}-{key}"
     train_cfg.paths.output_dir = str(run_dir)
     metrics = run.train(train_cfg)
     metrics["run_dir"] = str(run_dir)
@@ -69,10 +72,20 @@ def mean_and_sd(runs: list[dict[str, float]]) -> dict[str, float]:
     return summary
 
 
-def load_trained_run(run_dir: str | Path):
-    """(set-up DataModule, model in eval mode with its last weights) of a finished training run."""
+def scale_record(run_dir: str | Path) -> Path | None:
+    """The record of the reproduction a `train_experiment` run folder belongs to
+    (<results_dir>/metrics.json for <results_dir>/runs/<name>/); None for a run folder elsewhere."""
+    run_dir = Path(run_dir)
+    return run_dir.parent.parent / run.METRICS_FILE if run_dir.parent.name == RUNS else None
+
+
+def load_trained_run(run_dir: str | Path, model_config: DictConfig | dict | None = None):
+    """(set-up DataModule, model in eval mode with its last weights) of a finished training run.
+
+    `model_config` builds the model instead of the run's own `model` config (e.g.
+    `run.saved_model_config` of its last checkpoint, for a model whose config starts from other weights)."""
     folder = run.RunFolder(run_dir)
     run_cfg = OmegaConf.load(folder.config)
     datamodule = instantiate(run_cfg.data)
     datamodule.setup("test")
-    return datamodule, run.load_model(run_cfg.model, folder.last_checkpoint)
+    return datamodule, run.load_model(run_cfg.model if model_config is None else model_config, folder.last_checkpoint)

@@ -1,6 +1,7 @@
 """The run loop every paper shares: compose a config, check it, train, test, save metrics."""
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Iterator
@@ -254,6 +255,26 @@ def load_weights(model: torch.nn.Module, ckpt_path: str | Path) -> None:
         raise DataError(f"{ckpt_path} does not fit this model (check the experiment): {err}") from err
     if isinstance(model, pl.LightningModule) and "state_dict" in checkpoint:
         model.on_load_checkpoint(checkpoint)  # state a module keeps beside its weights, as Trainer restores it
+
+
+def saved_model_config(module_class: type, ckpt_path: str | Path) -> dict:
+    """The model config that rebuilds `module_class` from the hyper-parameters its checkpoint saved
+    (`save_hyperparameters`): for a checkpoint without its run's config, or a run whose config would
+    build the model from other weights (e.g. another run's checkpoint) before this one's load."""
+    hyperparameters = read_checkpoint(ckpt_path).get("hyper_parameters")
+    name = module_class.__qualname__
+    if not isinstance(hyperparameters, dict):
+        raise DataError(f"{ckpt_path} holds no hyper_parameters: not a training checkpoint of {name}")
+    parameters = inspect.signature(module_class).parameters.values()
+    named = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    unknown = [] if takes_any else sorted(set(hyperparameters) - named)
+    missing = sorted(p.name for p in parameters if p.name in named and p.default is p.empty
+                     and p.name not in hyperparameters)
+    if unknown or missing:
+        raise DataError(f"{ckpt_path} was not written by {name}: its hyper-parameters "
+                        f"{'hold unknown ' + str(unknown) if unknown else 'lack ' + str(missing)}")
+    return {"_target_": f"{module_class.__module__}.{name}", **hyperparameters}
 
 
 def load_model(model_config: DictConfig | dict, ckpt_path: str | Path) -> pl.LightningModule:

@@ -15,6 +15,7 @@ def test_changed_manifest_trains_a_fresh_run(tmp_path, monkeypatch):
     first = experiment.train_experiment(cfg, "ecg_unet/tiny")
     again = experiment.train_experiment(cfg, "ecg_unet/tiny")
     assert again["run_dir"] == first["run_dir"]
+    assert experiment.scale_record(first["run_dir"]) == tmp_path / "metrics.json"
     assert again["test/qrs_onset_f1"] == first["test/qrs_onset_f1"]
 
     monkeypatch.setattr(experiment.manifest, "digest", lambda manifest: "a-line-of-code-changed")

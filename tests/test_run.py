@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
 from hydra.errors import MissingConfigException
 
 from common import PROJECT_ROOT, run
@@ -162,3 +164,28 @@ def test_joblib_multirun_trains_each_seed(tmp_path):
     assert len(runs) == 2
     losses = [json.loads(path.read_text())["train/loss"] for path in runs]
     assert losses[0] != losses[1]
+
+
+class _Saved(pl.LightningModule):
+    """A module that saves its hyper-parameters, as the papers' modules do."""
+
+    def __init__(self, width: int, scale: float = 1.0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = torch.nn.Linear(2, width)
+
+
+def test_a_checkpoint_rebuilds_its_module_from_the_hyper_parameters_it_saved(tmp_path):
+    module = _Saved(width=3, scale=2.0)
+    path = tmp_path / "saved.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
+    config = run.saved_model_config(_Saved, path)
+    assert config == {"_target_": "tests.test_run._Saved", "width": 3, "scale": 2.0}
+    loaded = run.load_model(config, path)
+    assert torch.equal(loaded.layer.weight, module.layer.weight) and not loaded.training
+
+    for saved, message in (({}, "holds no hyper_parameters"), ({"hyper_parameters": {"scale": 1.0}}, r"lack \['width'\]"),
+                           ({"hyper_parameters": {"width": 3, "depth": 2}}, r"unknown \['depth'\]")):
+        torch.save({"state_dict": module.state_dict(), **saved}, path)
+        with pytest.raises(DataError, match=message):
+            run.saved_model_config(_Saved, path)
