@@ -16,7 +16,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from common.errors import ConfigError, DataError
-from common.run import load_model
+from common.run import RunFolder, load_model
 from papers.ecg_unet.delineation import QRS, P, T, Wave
 from papers.ecg_unet.plots import plot_strip
 from papers.ecg_unet.pretrained import DESCRIPTION, PRETRAINED, WEIGHTS
@@ -70,7 +70,7 @@ def load_delineator(ckpt_path: str | None = None, model_config: str | None = Non
             raise ConfigError(f"no trained network ships in {PRETRAINED} yet: give ckpt_path=<a training run's "
                               "checkpoints/last.ckpt> (make reproduce-ecg_unet SCALE=full trains one; python -m papers.ecg_unet.pretrained RUN_DIR ships it)")
     if model_config is None:
-        model_config = Path(ckpt_path).parent.parent / "config.yaml"  # a training run's checkpoints/..
+        model_config = RunFolder.of_checkpoint(ckpt_path).config
     model_config = Path(model_config)
     if not model_config.is_file():
         raise ConfigError(f"model_config={model_config} does not exist: give the training run's config.yaml")

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.errors import ConfigError, DataError
-from common.run import load_weights, read_checkpoint
+from common.errors import ConfigError
+from common.run import load_model, saved_model_config
 from papers.humbug_cnn.audio import extract_features, fit_length, read_audio
 from papers.humbug_cnn.model import MosquitoDetector
 
@@ -110,17 +110,7 @@ def write_csv(prediction: Prediction, path: str | Path, with_spread: bool) -> Pa
 
 def load_detector(ckpt_path: str | Path) -> MosquitoDetector:
     """The network of a training checkpoint, built from the hyperparameters it saved."""
-    path = Path(ckpt_path)
-    checkpoint = read_checkpoint(path)
-    hyperparameters = checkpoint.get("hyper_parameters")
-    if not isinstance(hyperparameters, dict):
-        raise DataError(f"{path} holds no hyper_parameters: not a humbug_cnn training checkpoint")
-    try:
-        model = MosquitoDetector(**hyperparameters)
-    except TypeError as err:
-        raise DataError(f"{path} was not written by humbug_cnn's MosquitoDetector ({err})") from err
-    load_weights(model, path)
-    return model.eval()
+    return load_model(saved_model_config(MosquitoDetector, ckpt_path), ckpt_path)
 
 
 ARGUMENTS = ("input", "ckpt_path", "output", "hop_seconds", "window_seconds", "mc_samples", "batch_size")

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from common import PROJECT_ROOT
 from common.experiment import PaperResults, load_trained_run, train_experiment
+from common.run import RunFolder
 from papers.hydra_distillation import metrics as M
 from papers.hydra_distillation import plots
 from papers.hydra_distillation.data import toy_function
@@ -122,7 +123,7 @@ def train_problem(cfg: DictConfig, experiments: dict, variants: dict, seed: int)
     for one seed; (metrics per method, run dirs)."""
     ensemble = train_experiment(cfg, experiments["ensemble"], seed=seed)
     runs = {"ensemble": Path(ensemble.pop("run_dir"))}
-    teacher = [f"model.teacher_ckpt={runs['ensemble'] / 'checkpoints' / 'last.ckpt'}"]
+    teacher = [f"model.teacher_ckpt={RunFolder(runs['ensemble']).last_checkpoint}"]
     results = {"ensemble": run_metrics(ensemble, "ensemble")}
     jobs = [("kd", experiments["kd"], []), ("hydra", experiments["hydra"], [])]
     for name, variant in variants.items():

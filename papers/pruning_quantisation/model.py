@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from common.errors import ConfigError
 from common.lightning import ReproModule
-from common.run import load_weights, read_checkpoint
+from common.run import load_model, load_weights, saved_model_config
 from papers.pruning_quantisation.compression import check_sparsity, prune_network, slim_network
 from papers.pruning_quantisation.networks import build_network
 
@@ -118,10 +118,10 @@ def build_classifier(init_from: str | None = None, **kwargs) -> ImageClassifier:
 
 
 def load_classifier(checkpoint: str | Path, **overrides) -> ImageClassifier:
-    """A finished run's module, rebuilt from the hyper-parameters its checkpoint holds, weights loaded."""
-    hparams = dict(read_checkpoint(checkpoint).get("hyper_parameters") or {})
-    if "network" not in hparams:
-        raise ConfigError(f"{checkpoint} holds no ImageClassifier hyper-parameters")
-    model = ImageClassifier(**{**hparams, **overrides})
-    load_weights(model, checkpoint)
-    return model.eval()
+    """A finished run's module, rebuilt from the hyper-parameters its checkpoint holds, weights loaded.
+
+    Not from the run's config: a fine-tuned run's `model` config builds the network from the
+    checkpoint it was fine-tuned from (`init_from`) and compresses that. The hyper-parameters give
+    the same shape on random weights (masks are buffers the weights overwrite; slimming's widths do
+    not depend on the weights), without needing that other checkpoint."""
+    return load_model({**saved_model_config(ImageClassifier, checkpoint), **overrides}, checkpoint)

@@ -28,12 +28,11 @@ import time
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from common import run
 from common.errors import ConfigError
-from common.experiment import PaperResults, train_experiment
+from common.experiment import PaperResults, load_trained_run, train_experiment
+from common.run import RunFolder, saved_model_config
 from papers.pruning_quantisation.compression import (
     check_backend,
     check_sparsity,
@@ -48,7 +47,7 @@ from papers.pruning_quantisation.measure import (
     serialized_bytes,
     torchscript_bytes,
 )
-from papers.pruning_quantisation.model import load_classifier
+from papers.pruning_quantisation.model import ImageClassifier, load_classifier
 from papers.pruning_quantisation.networks import NETWORKS
 from papers.pruning_quantisation.plots import plot_tradeoffs
 
@@ -96,15 +95,14 @@ class Stopwatch:
 
 
 def trained_run(run_dir: Path):
-    """(set-up data module, module in eval mode with its trained weights) of a finished run."""
-    run_cfg = OmegaConf.load(Path(run_dir) / run.CONFIG_FILE)
-    datamodule = instantiate(run_cfg.data)
-    datamodule.setup("test")
-    return datamodule, load_classifier(Path(run_dir) / "checkpoints" / "last.ckpt")
+    """(set-up data module, module in eval mode with its trained weights) of a finished run, the
+    module rebuilt from its checkpoint's hyper-parameters (see `load_classifier`)."""
+    checkpoint = RunFolder(run_dir).last_checkpoint
+    return load_trained_run(run_dir, model_config=saved_model_config(ImageClassifier, checkpoint))
 
 
 def _finetune(cfg, experiment, overrides, trained: Path, kind: str, sparsity: float, epochs: int, extra=()) -> Path:
-    init = [f"model.init_from={trained / 'checkpoints' / 'last.ckpt'}", f"trainer.max_epochs={epochs}"]
+    init = [f"model.init_from={RunFolder(trained).last_checkpoint}", f"trainer.max_epochs={epochs}"]
     return Path(train_experiment(cfg, experiment, [*overrides, f"model.{kind}={sparsity}", *init, *extra])["run_dir"])
 
 
@@ -151,7 +149,7 @@ def _measure(runs: dict[str, Path], settings: DictConfig, network: str) -> dict[
     calibration = [images for images, _ in itertools.islice(datamodule.train_eval_dataloader(), settings.calibration_batches)]
     nets = {"float": float_model.net}
     for method in ("pruned", "pruned_bn", "slimmed"):
-        nets[method] = make_pruning_permanent(load_classifier(runs[method] / "checkpoints" / "last.ckpt").net)
+        nets[method] = make_pruning_permanent(load_classifier(RunFolder(runs[method]).last_checkpoint).net)
     nets["float_fused"] = fused(nets["float"])
     for method in ("quantised", "pruned_quantised", "pruned_bn_quantised", "slimmed_quantised"):
         nets[method] = quantise_static(nets[FLOAT_ORIGIN[method]], calibration, settings.backend)

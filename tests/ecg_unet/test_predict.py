@@ -1,6 +1,7 @@
 """scripts/predict.py paper=ecg_unet: any WFDB record or CSV of leads, onsets/offsets out as CSV + PNG."""
 import csv
 import json
+import shutil
 import subprocess
 import sys
 
@@ -76,6 +77,24 @@ def test_exported_network_predicts_like_its_checkpoint(trained_quick_ecg, tmp_pa
         assert torch.equal(shipped.net(leads), trained.net(leads))
     with pytest.raises(ConfigError, match="training run's folder"):
         export(tmp_path / "not_a_run", tmp_path)
+
+
+def test_exported_card_names_the_code_of_the_scale_record(trained_quick_ecg, tmp_path):
+    """A run folder of a reproduction (<results_dir>/runs/<name>/): the card copies the commit and
+    the manifest's digest from the scale's record <results_dir>/metrics.json."""
+    from common.manifest import digest
+    from papers.ecg_unet.pretrained import DESCRIPTION, export
+
+    run_dir, _ = trained_quick_ecg
+    results_dir = tmp_path / "results" / "ecg_unet" / "full"
+    shutil.copytree(run_dir, results_dir / "runs" / "ecg_unet-ludb-0123456789")
+    record = {"commit": "abc123", "dirty": False,
+              "manifest": {"files": {"papers/ecg_unet/model.py": "0" * 16}, "versions": {"python": "3"}}}
+    (results_dir / "metrics.json").write_text(json.dumps(record))
+    export(results_dir / "runs" / "ecg_unet-ludb-0123456789", tmp_path / "card")
+    card = json.loads((tmp_path / "card" / DESCRIPTION).read_text())
+    assert (card["commit"], card["dirty"], card["manifest_digest"]) == ("abc123", False, digest(record["manifest"]))
+    assert "source_hash" not in card
 
 
 def test_shipped_ludb_network_delineates_without_a_checkpoint(ludb_excerpt, tmp_path):
