@@ -20,6 +20,10 @@ class ReproDataModule(pl.LightningDataModule):
     pairs from `EpochSeededSampler`, so random augmentation is seeded per item; set it to False
     for datasets indexed by plain integers. `eval_batch_size` and `eval_collate_fn` shape the
     validation and test loaders.
+
+    Hooks with defaults: `train_dataset()` is what the training loader draws from (`train_set`);
+    `val_datasets()` / `test_datasets()` are what the validation / test loaders read (`val_set` /
+    `test_set`): a list gives one loader per dataset, in order, and an empty list none.
     """
 
     item_seeds: bool = True
@@ -87,24 +91,41 @@ class ReproDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self._built:
             self.train_set, self.val_set, self.test_set = self.build()
-            if len(self.train_set) == 0:
+            if len(self.train_dataset()) == 0:
                 raise DataError(f"{type(self).__name__}: the training set is empty")
             self._built = True
 
     def _loader(self, dataset: Dataset, **kwargs) -> DataLoader:
         return DataLoader(dataset, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, **kwargs)
 
+    def train_dataset(self) -> Dataset:
+        """The dataset the training loader draws from: `train_set` unless a subclass trains on another."""
+        return self.train_set
+
+    def val_datasets(self) -> Dataset | list[Dataset] | None:
+        return self.val_set
+
+    def test_datasets(self) -> Dataset | list[Dataset] | None:
+        return self.test_set
+
     def train_dataloader(self) -> DataLoader:
-        sampler = EpochSeededSampler(len(self.train_set), self.seed, item_seeds=self.item_seeds)
-        return self._loader(self.train_set, batch_size=self.batch_size, sampler=sampler)
+        dataset = self.train_dataset()
+        sampler = EpochSeededSampler(len(dataset), self.seed, item_seeds=self.item_seeds)
+        return self._loader(dataset, batch_size=self.batch_size, sampler=sampler)
 
     def eval_loader(self, dataset: Dataset | None, stage: str) -> DataLoader:
         if dataset is None:
             raise DataError(f"{type(self).__name__} has no {stage} set")
         return self._loader(dataset, batch_size=self.eval_batch_size, shuffle=False, collate_fn=self.eval_collate_fn)
 
-    def val_dataloader(self) -> DataLoader:
-        return self.eval_loader(self.val_set, "validation")
+    def eval_loaders(self, datasets: Dataset | list[Dataset] | None, stage: str) -> DataLoader | list[DataLoader]:
+        """One loader for one dataset; a list of loaders (Lightning's dataloader_idx) for a list."""
+        if isinstance(datasets, (list, tuple)):
+            return [self.eval_loader(dataset, stage) for dataset in datasets]
+        return self.eval_loader(datasets, stage)
 
-    def test_dataloader(self) -> DataLoader:
-        return self.eval_loader(self.test_set, "test")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self.eval_loaders(self.val_datasets(), "validation")
+
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self.eval_loaders(self.test_datasets(), "test")

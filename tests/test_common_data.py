@@ -1,9 +1,12 @@
 import hashlib
 
 import pytest
+import torch
+from torch.utils.data import Subset, TensorDataset
 
 from common.data import EpochSeededSampler, download, read_sha256sums, verify_file
-from common.errors import DataError, DataUnavailableError
+from common.datamodule import ReproDataModule
+from common.errors import ConfigError, DataError, DataUnavailableError
 
 
 def test_download_verifies_checksum(tmp_path):
@@ -49,3 +52,53 @@ def test_epoch_seeded_sampler():
     sampler.set_epoch(0)
     assert list(sampler) == first
     assert [i for i, _ in EpochSeededSampler(4, seed=0, shuffle=False)] == [0, 1, 2, 3]
+
+
+class _Numbers(ReproDataModule):
+    """Training items 0..9, validation 10..13, test 14..16; `extra` adds a second test set and a
+    training subset, as a data module that trains on part of its training set would."""
+
+    item_seeds = False
+
+    def __init__(self, extra: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.extra = extra
+
+    def build(self):
+        return TensorDataset(torch.arange(10)), TensorDataset(torch.arange(10, 14)), TensorDataset(torch.arange(14, 17))
+
+    def train_dataset(self):
+        return Subset(self.train_set, [0, 2, 4]) if self.extra else super().train_dataset()
+
+    def val_datasets(self):
+        return [] if self.extra else super().val_datasets()
+
+    def test_datasets(self):
+        return [self.train_set, self.test_set] if self.extra else super().test_datasets()
+
+
+def _items(loader) -> list[int]:
+    return [int(x) for (batch,) in loader for x in batch]
+
+
+def test_repro_datamodule_loaders_and_hooks():
+    dm = _Numbers(batch_size=4, seed=1, eval_batch_size=2)
+    dm.setup("fit")
+    train = dm.train_dataloader()
+    first = _items(train)
+    assert sorted(first) == list(range(10)) and _items(train) == first
+    train.sampler.set_epoch(1)
+    assert _items(train) != first
+    assert _items(dm.val_dataloader()) == [10, 11, 12, 13] and dm.val_dataloader().batch_size == 2
+    assert _items(dm.test_dataloader()) == [14, 15, 16]
+    dm.val_set = None
+    with pytest.raises(DataError, match="no validation set"):
+        dm.val_dataloader()
+    # a training subset, no validation loader, and two test loaders in order
+    dm = _Numbers(extra=True, batch_size=4, seed=1)
+    dm.setup("fit")
+    assert sorted(_items(dm.train_dataloader())) == [0, 2, 4]
+    assert dm.val_dataloader() == []
+    assert [_items(loader) for loader in dm.test_dataloader()] == [list(range(10)), [14, 15, 16]]
+    with pytest.raises(ConfigError, match="batch_size"):
+        _Numbers(batch_size=0)

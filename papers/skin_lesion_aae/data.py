@@ -19,12 +19,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from common.data import EpochSeededSampler, cache_dir
+from common.data import cache_dir
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
 from papers.skin_lesion_aae.metrics import select_labelled
 
@@ -235,13 +235,15 @@ class LesionImages(Dataset):
         return self.images.float() / 255.0, self.labels
 
 
-class LesionDataModule(pl.LightningDataModule):
+class LesionDataModule(ReproDataModule):
     """Train / val / test sets of lesion images, split by lesion.
 
-    `train_on`: `pool` (every training image; the autoencoders ignore the labels) or `labelled`
-    (the stratified `label_fraction` of them, for the supervised baseline). With
-    `test_with_train`, `test_dataloader` returns [labelled training images, test images] so a model
-    can fit a classifier on the first and score it on the second.
+    On `common.datamodule.ReproDataModule` (batch size, fractions and seed checks; the training
+    loader seeded by (seed, epoch); evaluation loaders in order). `train_on`: `pool` (every
+    training image; the autoencoders ignore the labels) or `labelled` (the stratified
+    `label_fraction` of them, for the supervised baseline). With `test_with_train`, the test loaders
+    are [labelled training images, test images] so a model can fit a classifier on the first and
+    score it on the second. An empty validation set gives no validation loader.
     """
 
     def __init__(
@@ -265,32 +267,24 @@ class LesionDataModule(pl.LightningDataModule):
         max_lesions: int | None = None,
         synthetic: dict | None = None,
     ):
-        super().__init__()
         if source not in ("synthetic", "ham10000"):
             raise ConfigError(f"data.source must be 'synthetic' or 'ham10000', got {source!r}")
         if train_on not in ("pool", "labelled"):
             raise ConfigError(f"data.train_on must be 'pool' or 'labelled', got {train_on!r}")
         if not 0 < label_fraction <= 1:
             raise ConfigError(f"data.label_fraction must be in (0, 1], got {label_fraction}")
-        if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ConfigError(f"data.val_fraction and data.test_fraction must be in [0, 1) with a sum below 1, "
-                              f"got {val_fraction}, {test_fraction}")
         if image_size < 16 or image_size % 16:
             raise ConfigError(f"data.image_size must be a multiple of 16, got {image_size}")
-        if batch_size < 1 or num_workers < 0:
-            raise ConfigError(f"data.batch_size must be >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
         if min_per_class < 1:
             raise ConfigError(f"data.min_per_class must be >= 1, got {min_per_class}")
-        self.source, self.root, self.data_dir = source, root, data_dir
-        self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
-        self.seed, self.split_seed = seed, split_seed
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        super().__init__(batch_size=batch_size, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
+                         test_fraction=test_fraction, root=root, data_dir=data_dir, num_workers=num_workers)
+        self.source, self.image_size = source, image_size
         self.train_on, self.label_fraction, self.label_seed = train_on, label_fraction, label_seed
         self.min_per_class, self.test_with_train = min_per_class, test_with_train
         self.cache, self.max_lesions = cache, max_lesions
         self.synthetic = dict(synthetic or {})
         self.messages: list[str] = []
-        self._ready = False
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.source == "synthetic":
@@ -314,9 +308,7 @@ class LesionDataModule(pl.LightningDataModule):
             self.root, self.image_size, cache, self.max_lesions, seed=self.split_seed)
         return images, labels, lesions
 
-    def setup(self, stage: str | None = None) -> None:
-        if self._ready:
-            return
+    def build(self) -> tuple[LesionImages, LesionImages, LesionImages]:
         images, labels, groups = self._load()
         self.groups = groups
         train, val, test = split_by_group(groups, labels, self.val_fraction, self.test_fraction, self.split_seed)
@@ -324,22 +316,15 @@ class LesionDataModule(pl.LightningDataModule):
             raise DataError(f"the training and test images must hold both classes (train {len(train)}, test {len(test)} images)")
         labelled = train[select_labelled(labels[train], self.label_fraction, self.label_seed, self.min_per_class)]
         self.indices = {"train": train, "val": val, "test": test, "labelled": labelled}
-        self.train_set = LesionImages(images[train], labels[train])
         self.labelled_set = LesionImages(images[labelled], labels[labelled])
-        self.val_set = LesionImages(images[val], labels[val])
-        self.test_set = LesionImages(images[test], labels[test])
-        self._ready = True
+        return (LesionImages(images[train], labels[train]), LesionImages(images[val], labels[val]),
+                LesionImages(images[test], labels[test]))
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        sampler = EpochSeededSampler(len(dataset), self.seed, shuffle=True) if shuffle else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
+    def train_dataset(self) -> LesionImages:
+        return self.train_set if self.train_on == "pool" else self.labelled_set
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set if self.train_on == "pool" else self.labelled_set, shuffle=True)
+    def val_datasets(self) -> LesionImages | list:
+        return self.val_set if len(self.val_set) else []
 
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader(self.val_set, shuffle=False) if len(self.val_set) else []
-
-    def test_dataloader(self):
-        test = self._loader(self.test_set, shuffle=False)
-        return [self._loader(self.labelled_set, shuffle=False), test] if self.test_with_train else test
+    def test_datasets(self) -> LesionImages | list[LesionImages]:
+        return [self.labelled_set, self.test_set] if self.test_with_train else self.test_set
