@@ -30,6 +30,9 @@ from common import CONFIG_DIR, PROJECT_ROOT
 
 # Top-level packages of the repository whose modules can enter an import closure.
 _PACKAGES = ("common", "papers")
+# This module names run folders and judges staleness; it computes no number, so editing it must
+# not stale every record (the judge's modules are kept out by the import rule instead).
+_NOT_COMPUTING = {"common.manifest"}
 _LIBRARIES = ("torch", "pytorch_lightning", "numpy")
 _TARGET = re.compile(r"_target_:\s*['\"]?([\w.]+)")
 
@@ -94,7 +97,7 @@ def import_closure(modules: Iterable[str]) -> list[Path]:
     pending = [m for module in modules for m in _with_parents(module)]
     while pending:
         module = pending.pop()
-        if module in seen:
+        if module in seen or module in _NOT_COMPUTING:
             continue
         seen.add(module)
         path = _module_file(module)
