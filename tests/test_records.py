@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from common import CONFIG_DIR, PROJECT_ROOT, manifest, run
-from common.report import RESULTS_ROOT, portable, stale_reasons
+from common.report import portable, stale_reasons
 
 PAPERS = sorted(p.parent.name for p in (PROJECT_ROOT / "papers").glob("*/claims.yaml"))
 # The code that judges claims and writes records: no manifest may hold it.
@@ -169,7 +169,9 @@ def test_make_report_on_a_fresh_clone_changes_nothing(repo_copy):
 
 
 def test_make_report_keeps_every_recorded_scale(repo_copy):
-    records = sorted(RESULTS_ROOT.glob("*/*/metrics.json"))
+    tracked = subprocess.run(["git", "ls-files", "results/*/*/metrics.json"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True).stdout.split()
+    records = [PROJECT_ROOT / name for name in tracked]
     if not records:
         pytest.skip("no tracked records")
     _report(repo_copy)
