@@ -12,8 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from common import PROJECT_ROOT  # noqa: E402
 from common.claims import PASSING, claims_path, load_claims  # noqa: E402
 from tests.humbug_cnn import excerpt as humbug_excerpt  # noqa: E402
-
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.shared_data import EXCERPTS, SHARED_DATA, excerpt_fixture  # noqa: E402, F401 (SHARED_DATA: some tests import it from here)
 
 # A few seconds of training on a handful of generated records: enough to exercise every code path.
 QUICK_ECG = [
@@ -49,36 +48,8 @@ def trained_quick_ecg(tmp_path_factory) -> tuple[Path, dict]:
     return run_dir, metrics
 
 
-def _shared_excerpt(relative: str, must_hold: str) -> Path:
-    folder = SHARED_DATA / relative
-    if not (folder / must_hold).is_file():
-        pytest.skip(f"real data excerpt not found: {folder / must_hold}")
-    return folder
-
-
-@pytest.fixture
-def ludb_excerpt() -> Path:
-    return _shared_excerpt("ludb", "RECORDS")
-
-
-@pytest.fixture
-def ihdp_excerpt() -> Path:
-    return _shared_excerpt("ihdp", "ihdp_npci_1.csv")
-
-
-@pytest.fixture
-def twins_excerpt() -> Path:
-    return _shared_excerpt("twins", "GANITE_Twin_data.csv.gz")
-
-
-@pytest.fixture
-def jobs_excerpt() -> Path:
-    return _shared_excerpt("jobs", "jobs_DW_bin.new.10.test.npz")
-
-
-@pytest.fixture
-def cifar10_excerpt() -> Path:
-    return _shared_excerpt("cifar10_small/image_data_format_1", "trainLabels.csv")
+# One fixture per real data excerpt of tests/shared_data.py (ludb_excerpt, mnist_excerpt...).
+globals().update({f"_{name}": excerpt_fixture(name) for name in EXCERPTS})
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 from hydra.utils import instantiate
 
 from common import CONFIG_DIR, PROJECT_ROOT, run
-from tests.conftest import SHARED_DATA
+from tests.shared_data import SHARED_DATA
 
 EXPERIMENTS = sorted(
     str(path.relative_to(CONFIG_DIR / "experiment").with_suffix(""))

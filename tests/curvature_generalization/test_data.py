@@ -4,11 +4,8 @@ import gzip
 import pytest
 import torch
 
-from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
 from papers.curvature_generalization.data import ClassificationDataModule, read_idx
-
-MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 
 
 def test_digits_split_and_loaders():
@@ -39,10 +36,8 @@ def test_bad_config_is_refused():
         ClassificationDataModule(source="mnist", root="/nonexistent/folder")
 
 
-def test_mnist_from_the_shared_idx_files():
-    if not (MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST excerpt not found in {MNIST}")
-    dm = ClassificationDataModule(source="mnist", root=str(MNIST), mnist_files="t10k", n_train=500,
+def test_mnist_from_the_shared_idx_files(mnist_excerpt):
+    dm = ClassificationDataModule(source="mnist", root=str(mnist_excerpt), mnist_files="t10k", n_train=500,
                                   n_test=200, measure_size=100)
     dm.setup()
     x, y = dm.train_set.tensors

@@ -5,15 +5,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
 from papers.curvature_generalization.curvature import scalar_curvature
 from papers.curvature_generalization.data import ClassificationDataModule
 from papers.curvature_generalization.estimator import FlatLoss, exact_curvature
 from papers.curvature_generalization.model import MLP, CurvatureClassifier, SmallCNN, rescale_layers
 from papers.curvature_generalization.reproduce import reparameterisation
-
-CIFAR = PROJECT_ROOT.parent / "shared" / "data" / "cifar10"
 
 
 def _relu_net():
@@ -103,10 +100,8 @@ def test_cifar_image_folder_and_bad_files(tmp_path):
         ClassificationDataModule(source="cifar10", root=str(tmp_path / "test"), n_train=5, n_test=5).setup()
 
 
-def test_cifar_from_the_shared_images():
-    if not (CIFAR / "train").is_dir():
-        pytest.skip(f"real CIFAR-10 images not found in {CIFAR}")
-    dm = ClassificationDataModule(source="cifar10", root=str(CIFAR), n_train=60, n_test=40, measure_size=20)
+def test_cifar_from_the_shared_images(cifar10_images_excerpt):
+    dm = ClassificationDataModule(source="cifar10", root=str(cifar10_images_excerpt), n_train=60, n_test=40, measure_size=20)
     dm.setup()
     x, y = dm.train_set.tensors
     assert x.shape == (60, 3, 32, 32) and x.dtype == torch.float32

@@ -1,12 +1,10 @@
 """Loaders on the real excerpts, the stochastic decoder's Jacobian moments, the Fisher-Rao pullbacks."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
 from papers.finsler_latent_metric.data import FinslerDataModule, starfish_sphere
 from papers.finsler_latent_metric.model import (
@@ -15,25 +13,17 @@ from papers.finsler_latent_metric.model import (
     bernoulli_fisher_rao_metric,
     gaussian_fisher_rao_metric,
 )
-
-FINSLER = PROJECT_ROOT.parent / "shared" / "data" / "finsler"
-MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
-
-
-def excerpt(folder: Path, must_hold: str) -> Path:
-    if not (folder / must_hold).is_file():
-        pytest.skip(f"real data excerpt not found: {folder / must_hold}")
-    return folder
+from tests.shared_data import shared_excerpt
 
 
 @pytest.mark.parametrize("source,folder,must_hold,shape,n_labels", [
-    ("qpcr", FINSLER / "qpcr_guo2010", "guo_qpcr.csv", (437, 48), 10),
-    ("font", FINSLER / "font_f", "font_f.mat", (46, 1024), 1),
-    ("starmen", FINSLER / "starmen_subset", "df_subset_s0-s19.csv", (200, 4096), 10),
-    ("mnist", MNIST, "t10k-images-idx3-ubyte.gz", (2000, 784), 10),
+    ("qpcr", "finsler/qpcr_guo2010", "guo_qpcr.csv", (437, 48), 10),
+    ("font", "finsler/font_f", "font_f.mat", (46, 1024), 1),
+    ("starmen", "finsler/starmen_subset", "df_subset_s0-s19.csv", (200, 4096), 10),
+    ("mnist", "mnist", "t10k-images-idx3-ubyte.gz", (2000, 784), 10),
 ])
 def test_real_loaders(source, folder, must_hold, shape, n_labels):
-    datamodule = FinslerDataModule(source=source, root=str(excerpt(folder, must_hold)))
+    datamodule = FinslerDataModule(source=source, root=str(shared_excerpt(folder, must_hold)))
     datamodule.setup()
     assert tuple(datamodule.x_all.shape) == shape
     assert len(datamodule.labels.unique()) == n_labels

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from common import PROJECT_ROOT
+from tests.shared_data import SHARED_DATA
 
-HUMBUG_SHARED = PROJECT_ROOT.parent / "shared" / "data" / "humbug"
+HUMBUG_SHARED = SHARED_DATA / "humbug"
 VOTES = HUMBUG_SHARED / "zooniverse_audio_1sec.csv"
 METADATA = HUMBUG_SHARED / "neurips_2021_zenodo_0_0_1.csv"
 RECORDING = HUMBUG_SHARED / "classification-platform_test_audio_on_off.wav"

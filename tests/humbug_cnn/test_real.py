@@ -16,33 +16,24 @@ from papers.humbug_cnn.data import (
     read_recording_votes,
 )
 from papers.humbug_cnn.metrics import SCORES, binary_scores, pooled_rates, summarise_splits
-from tests.conftest import SHARED_DATA
 
-CULEX = SHARED_DATA / "humbug" / "zooniverse_culex"
 HEADER = ["segment_id", "parent_audio_id", "second", "yes", "no", "not_sure", "group"]
 
 
-@pytest.fixture
-def culex():
-    if not (CULEX / "votes.csv").is_file():
-        pytest.skip(f"real Zooniverse recordings not found in {CULEX}")
-    return CULEX
-
-
-def test_real_culex_votes(culex):
-    votes = read_recording_votes(culex / "votes.csv")
+def test_real_culex_votes(zooniverse_culex_excerpt):
+    votes = read_recording_votes(zooniverse_culex_excerpt / "votes.csv")
     assert len(votes) == 2_072
     assert sum(v.label for v in votes) == 241  # the paper's vote rule
     assert len({v.recording for v in votes}) == 45
     assert all(v.segment_id == str(v.recording * 10_000 + v.second) for v in votes)
-    assert is_recordings_layout(culex)
+    assert is_recordings_layout(zooniverse_culex_excerpt)
 
 
-def test_real_clip_is_that_second_of_its_recording(culex):
-    votes = [v for v in read_recording_votes(culex / "votes.csv") if v.recording in (4766, 4789)]
-    clips, labels, recordings, names = load_voted_seconds(votes, culex, FeatureSpec(), progress=False)
+def test_real_clip_is_that_second_of_its_recording(zooniverse_culex_excerpt):
+    votes = [v for v in read_recording_votes(zooniverse_culex_excerpt / "votes.csv") if v.recording in (4766, 4789)]
+    clips, labels, recordings, names = load_voted_seconds(votes, zooniverse_culex_excerpt, FeatureSpec(), progress=False)
     assert len(clips) == len(votes) and set(recordings.tolist()) == {4766, 4789}
-    samples, rate = soundfile.read(culex / "4789.flac", dtype="float32")
+    samples, rate = soundfile.read(zooniverse_culex_excerpt / "4789.flac", dtype="float32")
     assert rate == 8000
     index = names.index("47890003")
     np.testing.assert_array_equal(clips[index], samples[3 * 8000 : 4 * 8000])

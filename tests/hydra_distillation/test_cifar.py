@@ -9,7 +9,7 @@ from papers.hydra_distillation.data import Cifar10Data, shift_cifar
 from papers.hydra_distillation.model import DistillModule, EnsembleModule, copy_head_state
 from papers.hydra_distillation.nets import MultiHeadResNet
 from papers.hydra_distillation.reproduce import macs, macs_ratio_at
-from tests.conftest import SHARED_DATA
+from tests.shared_data import shared_excerpt
 
 PLANES = [4, 8, 8, 16]
 
@@ -125,9 +125,7 @@ def test_cifar_data_bad_config(tmp_path):
 @pytest.fixture(scope="module")
 def cifar_excerpt(tmp_path_factory):
     """A small ImageFolder of real CIFAR-10 JPEGs: 6 per class from train/, 3 per class from test/."""
-    source = SHARED_DATA / "cifar10"
-    if not source.exists():
-        pytest.skip(f"CIFAR-10 folder not found: {source}")
+    source = shared_excerpt("cifar10", "train")  # a module's fixture: conftest's cifar10_images_excerpt is per test
     root = tmp_path_factory.mktemp("cifar10")
     for split, count in (("train", 6), ("test", 3)):
         for class_dir in sorted((source / split).iterdir()):

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from common import PROJECT_ROOT
 from common.errors import ConfigError, DataError
 from papers.hydra_distillation.data import (
     MnistData,
@@ -15,8 +14,6 @@ from papers.hydra_distillation.data import (
     shift_images,
     toy_function,
 )
-
-MNIST_SHARED = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 
 
 def test_toy_function_by_hand():
@@ -72,13 +69,6 @@ def test_shuffling_depends_on_seed_and_epoch_only():
     loader = again.train_dataloader()
     loader.sampler.set_epoch(1)
     assert not torch.equal(first, next(iter(loader))[0])
-
-
-@pytest.fixture
-def mnist_excerpt():
-    if not (MNIST_SHARED / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST excerpt not found in {MNIST_SHARED}")
-    return MNIST_SHARED
 
 
 def test_mnist_real_test_set(mnist_excerpt):

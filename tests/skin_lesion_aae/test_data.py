@@ -15,16 +15,6 @@ from papers.skin_lesion_aae.data import (
     load_ham10000,
     split_by_group,
 )
-from tests.conftest import SHARED_DATA
-
-HAM = SHARED_DATA / "ham10000"
-
-
-@pytest.fixture
-def ham_excerpt() -> str:
-    if not (HAM / METADATA).is_file():
-        pytest.skip(f"real data excerpt not found: {HAM / METADATA}")
-    return HAM
 
 
 def test_generated_lesions_are_seeded_and_labelled():
@@ -73,14 +63,14 @@ def test_datamodule_on_generated_lesions():
         LesionDataModule(source="ham10000", image_size=32).setup()
 
 
-def _excerpt_copy(ham_excerpt, tmp_path, n_rows=80):
+def _excerpt_copy(ham10000_excerpt, tmp_path, n_rows=80):
     """The first rows of the real metadata with their real images, plus three bad rows."""
-    with open(ham_excerpt / METADATA, newline="") as handle:
+    with open(ham10000_excerpt / METADATA, newline="") as handle:
         rows = list(csv.DictReader(handle))
     picked = rows[:n_rows] + [r for r in rows if r["dx"] in ("mel", "bcc", "akiec")][:n_rows // 2]
     (tmp_path / "images").mkdir(parents=True)
     for row in picked:
-        shutil.copy(ham_excerpt / "images" / f"{row['image_id']}.jpg", tmp_path / "images")
+        shutil.copy(ham10000_excerpt / "images" / f"{row['image_id']}.jpg", tmp_path / "images")
     bad = [
         {**picked[0], "image_id": "ISIC_missing", "lesion_id": "HAM_x1"},  # no image file
         {**picked[1], "image_id": "ISIC_broken", "lesion_id": "HAM_x2"},  # unreadable image
@@ -94,8 +84,8 @@ def _excerpt_copy(ham_excerpt, tmp_path, n_rows=80):
     return tmp_path, len(picked)
 
 
-def test_ham10000_loader_on_real_images_names_bad_rows_and_keeps_the_rest(ham_excerpt, tmp_path, caplog):
-    root, n_good = _excerpt_copy(ham_excerpt, tmp_path / "ham")
+def test_ham10000_loader_on_real_images_names_bad_rows_and_keeps_the_rest(ham10000_excerpt, tmp_path, caplog):
+    root, n_good = _excerpt_copy(ham10000_excerpt, tmp_path / "ham")
     with caplog.at_level(logging.WARNING):
         images, labels, lesions, dx, messages = load_ham10000(root, 32, cache=tmp_path)
     assert images.shape == (n_good, 3, 32, 32) and len(labels) == n_good
@@ -109,8 +99,8 @@ def test_ham10000_loader_on_real_images_names_bad_rows_and_keeps_the_rest(ham_ex
     assert np.array_equal(again[0], images) and again[4] == messages
 
 
-def test_ham10000_datamodule_splits_by_lesion(ham_excerpt, tmp_path):
-    root, _ = _excerpt_copy(ham_excerpt, tmp_path / "ham", n_rows=120)
+def test_ham10000_datamodule_splits_by_lesion(ham10000_excerpt, tmp_path):
+    root, _ = _excerpt_copy(ham10000_excerpt, tmp_path / "ham", n_rows=120)
     dm = LesionDataModule(source="ham10000", root=str(root), data_dir=str(tmp_path / "cache"), image_size=32,
                           label_fraction=0.25, val_fraction=0.1, test_fraction=0.25)
     dm.setup()

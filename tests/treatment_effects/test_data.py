@@ -11,16 +11,6 @@ from papers.treatment_effects.data import (
     read_ihdp_csv,
     split_units,
 )
-from tests.conftest import SHARED_DATA
-
-IHDP_EXCERPT = SHARED_DATA / "ihdp"
-
-
-@pytest.fixture
-def ihdp_excerpt():
-    if not (IHDP_EXCERPT / "ihdp_npci_1.csv").is_file():
-        pytest.skip(f"real IHDP excerpt not found at {IHDP_EXCERPT}")
-    return IHDP_EXCERPT
 
 
 def test_reads_real_ihdp(ihdp_excerpt):
