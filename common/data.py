@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 from common.errors import DataError, DataUnavailableError
 
@@ -110,3 +110,16 @@ class EpochSeededSampler(Sampler):
         for position, index in enumerate(order):
             yield (int(index), int(item_seeds[position])) if self.item_seeds else int(index)
 
+
+class SeedlessItems(Dataset):
+    """A dataset indexed by integers, read with `EpochSeededSampler`'s `(index, item_seed)` pairs:
+    each item is `dataset[index]` (the dataset draws nothing at random, so the seed goes unused)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        return self.dataset[key[0]]

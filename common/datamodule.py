@@ -9,7 +9,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from common.data import EpochSeededSampler
+from common.data import EpochSeededSampler, SeedlessItems
 from common.errors import ConfigError, DataError
 
 
@@ -18,8 +18,11 @@ class ReproDataModule(pl.LightningDataModule):
 
     With `item_seeds = True` (the default) the training dataset is indexed by `(index, item_seed)`
     pairs from `EpochSeededSampler`, so random augmentation is seeded per item; set it to False
-    for datasets indexed by plain integers. `eval_batch_size` and `eval_collate_fn` shape the
-    validation and test loaders.
+    for datasets indexed by plain integers (the sampler then yields the indices alone, in the same
+    order). `uses_item_seeds = False` keeps the sampler's pairs but hands the dataset the index
+    only, for a dataset indexed by integers whose sampler yields pairs. `eval_batch_size` and
+    `eval_collate_fn` shape the validation and test loaders; `eval_batch_size_of()` may size one
+    loader otherwise (a whole set in one batch, say).
 
     Hooks with defaults: `train_dataset()` is what the training loader draws from (`train_set`);
     `val_datasets()` / `test_datasets()` are what the validation / test loaders read (`val_set` /
@@ -27,6 +30,7 @@ class ReproDataModule(pl.LightningDataModule):
     """
 
     item_seeds: bool = True
+    uses_item_seeds: bool = True
     eval_collate_fn: Callable | None = None
 
     def __init__(
@@ -111,12 +115,19 @@ class ReproDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self.train_dataset()
         sampler = EpochSeededSampler(len(dataset), self.seed, item_seeds=self.item_seeds)
+        if self.item_seeds and not self.uses_item_seeds:
+            dataset = SeedlessItems(dataset)
         return self._loader(dataset, batch_size=self.batch_size, sampler=sampler)
+
+    def eval_batch_size_of(self, dataset: Dataset, stage: str) -> int:
+        """The batch size of the `stage` loader over `dataset`: `eval_batch_size` unless a subclass says otherwise."""
+        return self.eval_batch_size
 
     def eval_loader(self, dataset: Dataset | None, stage: str) -> DataLoader:
         if dataset is None:
             raise DataError(f"{type(self).__name__} has no {stage} set")
-        return self._loader(dataset, batch_size=self.eval_batch_size, shuffle=False, collate_fn=self.eval_collate_fn)
+        return self._loader(dataset, batch_size=self.eval_batch_size_of(dataset, stage), shuffle=False,
+                            collate_fn=self.eval_collate_fn)
 
     def eval_loaders(self, datasets: Dataset | list[Dataset] | None, stage: str) -> DataLoader | list[DataLoader]:
         """One loader for one dataset; a list of loaders (Lightning's dataloader_idx) for a list."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import TensorDataset
 
 from common.data import cache_dir, download, verify_file
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError
 from common.readers import find_idx_file, list_image_folder, read_idx, read_rgb_images
 
@@ -33,50 +33,33 @@ MNIST_SHA256 = {
 }
 
 
-class EpochPermutation(Sampler):
-    """Shuffled indices from a generator seeded by (seed, epoch): a resumed run sees the same order."""
+class ClassificationDataModule(ReproDataModule):
+    """Training examples shuffled by (seed, epoch) (`common.datamodule.ReproDataModule`, plain indices);
+    no validation loader; test loaders [the first `measure_size` training examples in one batch, the
+    test set in batches of 1024]."""
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, int(seed), 0
+    item_seeds = False
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self):
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
-
-
-class ClassificationDataModule(pl.LightningDataModule):
     def __init__(self, source: str = "digits", batch_size: int = 32, n_train: int | None = None,
                  n_test: int | None = None, test_fraction: float = 0.3, measure_size: int = 512,
                  mnist_files: str = "t10k", root: str | None = None, data_dir: str = "~/.cache/paper-repro",
                  seed: int = 0, split_seed: int = 0, num_workers: int = 0):
-        super().__init__()
         if source not in SOURCES:
             raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size!r}")
         for name, value in (("n_train", n_train), ("n_test", n_test)):
             if value is not None and value < 1:
                 raise ConfigError(f"data.{name} must be >= 1 or null, got {value}")
-        if not 0 < test_fraction < 1:
-            raise ConfigError(f"data.test_fraction must lie in (0, 1), got {test_fraction}")
         if measure_size < 1:
             raise ConfigError(f"data.measure_size must be >= 1, got {measure_size}")
         if mnist_files not in ("t10k", "standard"):
             raise ConfigError(f"data.mnist_files must be 't10k' or 'standard', got {mnist_files!r}")
         if root is not None and not Path(root).expanduser().is_dir():
             raise DataError(f"data.root={root} is not a folder")
-        self.source, self.batch_size = source, batch_size
-        self.n_train, self.n_test, self.test_fraction = n_train, n_test, test_fraction
+        super().__init__(batch_size=batch_size, test_fraction=test_fraction, root=root, data_dir=data_dir,
+                         seed=seed, split_seed=split_seed, num_workers=num_workers, eval_batch_size=1024)
+        self.source, self.n_train, self.n_test = source, n_train, n_test
         self.measure_size, self.mnist_files = measure_size, mnist_files
-        self.root = None if root is None else Path(root).expanduser()
-        self.data_dir = Path(data_dir).expanduser()
-        self.seed, self.split_seed, self.num_workers = int(seed), int(split_seed), num_workers
-        self.train_set = self.test_set = None
+        self.measure_set: TensorDataset | None = None
 
     # ------------------------------------------------------------------ loading
     def _mnist_file(self, name: str) -> Path:
@@ -147,9 +130,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         x_test, y_test = self._load_mnist("t10k")
         return x_train, y_train, x_test, y_test
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> tuple[TensorDataset, None, TensorDataset]:
         x_train, y_train, x_test, y_test = self._arrays()
         rng = np.random.default_rng([self.split_seed, 1])
         if self.n_train is not None and self.source != "cifar10":
@@ -162,17 +143,18 @@ class ClassificationDataModule(pl.LightningDataModule):
             x_test, y_test = x_test[keep], y_test[keep]
         self.n_features = x_train.shape[1]
         self.n_classes = int(max(y_train.max(), y_test.max())) + 1
-        self.train_set = TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
-        self.test_set = TensorDataset(torch.from_numpy(x_test), torch.from_numpy(y_test))
         m = min(self.measure_size, len(x_train))
         self.measure_set = TensorDataset(torch.from_numpy(x_train[:m]), torch.from_numpy(y_train[:m]))
+        return (TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train)), None,
+                TensorDataset(torch.from_numpy(x_test), torch.from_numpy(y_test)))
 
     # ------------------------------------------------------------------ loaders
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, num_workers=self.num_workers,
-                          sampler=EpochPermutation(len(self.train_set), self.seed))
+    def val_datasets(self) -> list:
+        return []
 
-    def test_dataloader(self) -> list[DataLoader]:
+    def test_datasets(self) -> list[TensorDataset]:
         """[the fixed training subset the curvature is measured on, the test set]."""
-        return [DataLoader(self.measure_set, batch_size=len(self.measure_set)),
-                DataLoader(self.test_set, batch_size=1024)]
+        return [self.measure_set, self.test_set]
+
+    def eval_batch_size_of(self, dataset, stage: str) -> int:
+        return len(dataset) if dataset is self.measure_set else self.eval_batch_size

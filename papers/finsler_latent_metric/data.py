@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
-from common.data import EpochSeededSampler, cache_dir, download
+from common.data import cache_dir, download
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
 from common.readers import find_idx_file, find_idx_files, idx_file_names, read_idx
 
@@ -227,8 +227,15 @@ def load_source(source: str, root, data_dir, n_points: int, seed: int, noise: fl
     raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
 
 
-class FinslerDataModule(pl.LightningDataModule):
-    """Batches of (x, index); `x_all`, `labels` and the split indices stay available for analyses."""
+class FinslerDataModule(ReproDataModule):
+    """Batches of (x, index); `x_all`, `labels` and the split indices stay available for analyses.
+
+    On `common.datamodule.ReproDataModule`: the training points shuffled by (seed, epoch) (plain
+    indices); validation and test in batches of 512, each reading the training points when its own
+    split is empty (val_fraction or test_fraction 0).
+    """
+
+    item_seeds = False
 
     def __init__(
         self, source: str = "starfish_sphere", root: str | None = None, data_dir: str = "~/.cache/paper-repro",
@@ -236,20 +243,18 @@ class FinslerDataModule(pl.LightningDataModule):
         val_fraction: float = 0.1, test_fraction: float = 0.1, batch_size: int = 128, seed: int = 0,
         split_seed: int = 0, num_workers: int = 0, n_circles: int = 3,
     ):
-        super().__init__()
         if source not in SOURCES:
             raise ConfigError(f"data.source must be one of {SOURCES}, got {source!r}")
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0 <= value < 0.5:
                 raise ConfigError(f"data.{name} must be in [0, 0.5), got {value}")
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        super().__init__(batch_size=batch_size, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
+                         test_fraction=test_fraction or None, root=root, data_dir=data_dir, num_workers=num_workers,
+                         eval_batch_size=512)
         self.save_hyperparameters()
         self.x_all: torch.Tensor | None = None
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.x_all is not None:
-            return
+    def build(self) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
         h = self.hparams
         x, labels = load_source(h.source, h.root, h.data_dir, h.n_points, h.split_seed, h.noise, h.mnist_count,
                                 h.n_circles)
@@ -265,20 +270,14 @@ class FinslerDataModule(pl.LightningDataModule):
         self.val_idx = torch.as_tensor(np.sort(order[n_test:n_test + n_val]))
         self.train_idx = torch.as_tensor(np.sort(order[n_test + n_val:]))
         make = lambda idx: TensorDataset(self.x_all[idx], idx)  # noqa: E731
-        self.train_set, self.val_set, self.test_set = make(self.train_idx), make(self.val_idx), make(self.test_idx)
+        return make(self.train_idx), make(self.val_idx), make(self.test_idx)
 
     @property
     def dim(self) -> int:
         return int(self.x_all.shape[1])
 
-    def train_dataloader(self):
-        # Shuffled by (seed, epoch), so a resumed run sees the batches of an uninterrupted one.
-        sampler = EpochSeededSampler(len(self.train_set), self.hparams.seed, item_seeds=False)
-        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, sampler=sampler,
-                          num_workers=self.hparams.num_workers)
+    def val_datasets(self) -> TensorDataset:
+        return self.val_set if len(self.val_set) else self.train_set
 
-    def val_dataloader(self):
-        return DataLoader(self.val_set if len(self.val_set) else self.train_set, batch_size=512)
-
-    def test_dataloader(self):
-        return DataLoader(self.test_set if len(self.test_set) else self.train_set, batch_size=512)
+    def test_datasets(self) -> TensorDataset:
+        return self.test_set if len(self.test_set) else self.train_set

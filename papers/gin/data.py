@@ -22,11 +22,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import TensorDataset
 
-from common.data import EpochSeededSampler, cache_dir
+from common.data import cache_dir
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError
 from common.readers import read_idx_pair
 from papers.gin.flows import random_glow_net
@@ -65,31 +65,14 @@ def sample_artificial(
     return x.detach(), torch.tensor(labels, dtype=torch.long), latent
 
 
-class _ByIndex(Dataset):
-    """Reads the (index, item_seed) pairs of EpochSeededSampler (no augmentation uses the seed)."""
+class ArtificialDataModule(ReproDataModule):
+    """Train / val / test draws from one world (`common.datamodule.ReproDataModule`: the training
+    points shuffled by (seed, epoch), the sampler's item seeds unused); validation batches of at least
+    `2 * n_clusters` points, the whole test set in one batch (the spectrum and MCC are computed over
+    all of it)."""
 
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
+    uses_item_seeds = False
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        return self.dataset[key[0]]
-
-
-class _SeededLoaderMixin:
-    seed: int
-    batch_size: int
-
-    def _train_loader(self, dataset: Dataset) -> DataLoader:
-        # Shuffled from (seed, epoch) (Lightning calls the sampler's set_epoch): a resumed run sees
-        # the batches an uninterrupted one would.
-        sampler = EpochSeededSampler(len(dataset), self.seed)
-        return DataLoader(_ByIndex(dataset), batch_size=self.batch_size, sampler=sampler)
-
-
-class ArtificialDataModule(_SeededLoaderMixin, pl.LightningDataModule):
     def __init__(
         self,
         n_train: int = 10000,
@@ -103,40 +86,29 @@ class ArtificialDataModule(_SeededLoaderMixin, pl.LightningDataModule):
         batch_size: int = 1000,
         seed: int = 0,
     ):
-        super().__init__()
         for name, value in (("n_train", n_train), ("n_test", n_test), ("n_clusters", n_clusters),
                             ("mixing_blocks", mixing_blocks)):
             if value < 1:
                 raise ConfigError(f"data.{name} must be >= 1, got {value}")
         if n_val < 0 or noise_dims < 0 or noise_std < 0:
             raise ConfigError("data.n_val, data.noise_dims and data.noise_std must be >= 0")
+        super().__init__(batch_size=batch_size, seed=seed, eval_batch_size=max(batch_size, 2 * n_clusters))
         self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
         self.n_clusters, self.noise_dims, self.noise_std = n_clusters, noise_dims, noise_std
         self.mixing_blocks, self.world_seed = mixing_blocks, world_seed
-        self.batch_size, self.seed = batch_size, seed
         self.dims = 2 + noise_dims
-        self.train_set = self.val_set = self.test_set = None
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
         world = mixture_world(self.n_clusters, 2, self.world_seed)
         mixing = random_glow_net(self.dims, self.mixing_blocks, seed=self.world_seed)
         splits = {}
         for offset, (name, n) in enumerate((("train", self.n_train), ("val", self.n_val), ("test", self.n_test))):
             splits[name] = TensorDataset(*sample_artificial(
                 n, world, mixing, self.noise_dims, self.noise_std, seed=self.world_seed * 1000 + offset + 1))
-        self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
+        return splits["train"], splits["val"], splits["test"]
 
-    def train_dataloader(self):
-        return self._train_loader(self.train_set)
-
-    def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=max(self.batch_size, 2 * self.n_clusters))
-
-    def test_dataloader(self):
-        # The whole test set in one batch: the spectrum and MCC are computed over all of it.
-        return DataLoader(self.test_set, batch_size=len(self.test_set))
+    def eval_batch_size_of(self, dataset, stage: str) -> int:
+        return len(dataset) if stage == "test" else self.eval_batch_size
 
 
 # ---------------------------------------------------------------------------- digits
@@ -203,8 +175,12 @@ def read_emnist_torchvision(root: str | Path, download: bool) -> tuple[tuple[np.
     return splits[0], splits[1]
 
 
-class DigitsDataModule(_SeededLoaderMixin, pl.LightningDataModule):
-    """Handwritten digits as (1, s, s) float images in [0, 1] with labels 0–9."""
+class DigitsDataModule(ReproDataModule):
+    """Handwritten digits as (1, s, s) float images in [0, 1] with labels 0–9; the training images
+    shuffled by (seed, epoch) (`common.datamodule.ReproDataModule`, the sampler's item seeds unused),
+    validation and test in batches of 1000."""
+
+    uses_item_seeds = False
 
     def __init__(
         self,
@@ -219,20 +195,15 @@ class DigitsDataModule(_SeededLoaderMixin, pl.LightningDataModule):
         batch_size: int = 240,
         seed: int = 0,
     ):
-        super().__init__()
         if source not in DIGIT_SOURCES:
             raise ConfigError(f"data.source must be one of {DIGIT_SOURCES}, got {source}")
-        if not 0 <= val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
-            raise ConfigError(f"data.val_fraction and data.test_fraction must lie in [0, 1) and sum below 1, "
-                              f"got {val_fraction} and {test_fraction}")
         if n_train is not None and n_train < 10:
             raise ConfigError(f"data.n_train must be >= 10 or null, got {n_train}")
         if root is not None and not Path(root).expanduser().is_dir():
             raise DataError(f"data.root={root} is not a folder")
-        self.source, self.root, self.data_dir, self.download = source, root, data_dir, download
-        self.n_train, self.test_fraction, self.val_fraction = n_train, test_fraction, val_fraction
-        self.split_seed, self.batch_size, self.seed = split_seed, batch_size, seed
-        self.train_set = self.val_set = self.test_set = None
+        super().__init__(batch_size=batch_size, seed=seed, split_seed=split_seed, val_fraction=val_fraction,
+                         test_fraction=test_fraction, root=root, data_dir=data_dir, eval_batch_size=1000)
+        self.source, self.download, self.n_train = source, download, n_train
 
     def _load(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
         """(all or train arrays, test arrays or None when the split is made here)."""
@@ -243,16 +214,14 @@ class DigitsDataModule(_SeededLoaderMixin, pl.LightningDataModule):
             return (np.round(digits.images * 255 / 16).astype(np.uint8), digits.target.astype(np.int64)), None
         if self.root is None and self.source != "emnist":
             raise ConfigError(f"data.source={self.source} reads a local folder: set data.root=DIR")
-        root = Path(self.root).expanduser() if self.root else cache_dir(self.data_dir, "emnist")
+        root = self.root if self.root is not None else cache_dir(self.data_dir, "emnist")
         if self.source == "emnist_mnist_test":
             return read_emnist_tiles(root), None
         if self.source == "mnist_test":
             return read_mnist_test(root), None
         return read_emnist_torchvision(root, self.download and self.root is None)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
         (images, labels), test = self._load()
         rng = np.random.default_rng(self.split_seed)
         order = rng.permutation(len(images))
@@ -264,9 +233,8 @@ class DigitsDataModule(_SeededLoaderMixin, pl.LightningDataModule):
         val_index, train_index = order[:n_val], order[n_val:]
         if self.n_train is not None:
             train_index = train_index[: self.n_train]
-        self.train_set = self._dataset(images[train_index], labels[train_index])
-        self.val_set = self._dataset(images[val_index], labels[val_index])
-        self.test_set = self._dataset(*test)
+        return (self._dataset(images[train_index], labels[train_index]),
+                self._dataset(images[val_index], labels[val_index]), self._dataset(*test))
 
     @staticmethod
     def _dataset(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
@@ -276,12 +244,3 @@ class DigitsDataModule(_SeededLoaderMixin, pl.LightningDataModule):
     @property
     def image_size(self) -> int:
         return 8 if self.source == "sklearn" else 28
-
-    def train_dataloader(self):
-        return self._train_loader(self.train_set)
-
-    def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=1000)
-
-    def test_dataloader(self):
-        return DataLoader(self.test_set, batch_size=1000)
