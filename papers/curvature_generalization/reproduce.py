@@ -194,6 +194,13 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool, repara
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def save(fig, name: str) -> Path:
+        path = results_dir / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
     figures = []
     factors = [f for f in dict.fromkeys(r["factor"] for r in rows) if f != "base"]
     base = [r for r in rows if r["factor"] == "base"]
@@ -212,11 +219,7 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool, repara
             ax.tick_params(axis="x", labelrotation=30)
             ax.set_ylabel("scalar curvature R" if measure == "R" else "λ_max")
             ax.set_title(f"{factor.split('.')[-1]}")
-    fig.tight_layout()
-    path = results_dir / "curvature_vs_gap.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    figures.append(path)
+    figures.append(save(fig, "curvature_vs_gap.png"))
 
     if reparam:
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -231,11 +234,7 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool, repara
         ax.set_ylabel("log10(rescaled / original)")
         ax.set_title("same function, layers rescaled by α and 1/α")
         ax.legend()
-        fig.tight_layout()
-        path = results_dir / "reparam_ratios.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        figures.append(path)
+        figures.append(save(fig, "reparam_ratios.png"))
     if not trajectories:
         return figures
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
@@ -249,11 +248,7 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool, repara
             ax.set_xlabel("gradient-descent step")
             ax.axhline(0, color="gray", lw=0.5)
     axes[0].legend()
-    fig.tight_layout()
-    path = results_dir / "width_curvature_along_training.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    figures.append(path)
+    figures.append(save(fig, "width_curvature_along_training.png"))
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     widths = sorted(init)
@@ -262,11 +257,7 @@ def _figures(results_dir: Path, rows, trajectories, init, part_off: bool, repara
     ax.set_xlabel("width")
     ax.set_title("at initialisation (median over seeds)")
     ax.legend()
-    fig.tight_layout()
-    path = results_dir / "width_init_ratio.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    figures.append(path)
+    figures.append(save(fig, "width_init_ratio.png"))
     return figures
 
 
