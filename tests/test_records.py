@@ -128,10 +128,13 @@ def test_no_machine_paths_in_readmes_and_records(path):
     assert not found, f"{path.relative_to(PROJECT_ROOT)} holds machine paths: {found[:5]}"
 
 
-def test_tracked_figures_are_small():
+def test_tracked_figures_are_small_and_belong_to_their_record():
     tracked = subprocess.run(["git", "ls-files", "results"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.split()
     large = [name for name in tracked if (PROJECT_ROOT / name).stat().st_size > 300_000]
     assert not large, f"tracked result files over 300 KB: {large}"
+    for name in (n for n in tracked if n.endswith(".png")):
+        record = json.loads((PROJECT_ROOT / name).with_name("metrics.json").read_text())
+        assert name.rsplit("/", 1)[1] in record.get("figures", []), f"{name} is not a figure of its record"
 
 
 @pytest.fixture(scope="module")
