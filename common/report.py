@@ -58,9 +58,10 @@ def portable(text: str) -> str:
     return _ABSOLUTE_PATH.sub(replace, text)
 
 
-def git_state() -> dict[str, str | bool | None]:
-    """{'commit': sha or None, 'dirty': bool or None} of the checkout the code runs from; a copy
-    of the tree without .git (a remote GPU machine) can name them in REPRO_GIT_COMMIT/REPRO_GIT_DIRTY."""
+def git_state(files: list[str]) -> dict[str, str | bool | None]:
+    """{'commit': HEAD's sha or None, 'dirty': whether any of `files` (the manifest's) differs from
+    it} of the checkout the code runs from; a copy of the tree without .git (a remote GPU machine)
+    can name them in REPRO_GIT_COMMIT/REPRO_GIT_DIRTY."""
     if os.environ.get("REPRO_GIT_COMMIT"):
         return {"commit": os.environ["REPRO_GIT_COMMIT"], "dirty": os.environ.get("REPRO_GIT_DIRTY") == "1"}
 
@@ -72,13 +73,13 @@ def git_state() -> dict[str, str | bool | None]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=all", "--", *files) if files else ""
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
 def machine_description() -> str:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}"
 
 
 def write_report(
@@ -101,7 +102,7 @@ def write_report(
         "command": portable(command),
         "seconds": round(seconds, 1),
         "machine": machine_description(),
-        **git_state(),
+        **git_state(list(manifest["files"])),
         "manifest": manifest,
         "metrics": metrics,
         "claims": [verdict_record(v) for v in verdicts],
@@ -127,7 +128,7 @@ def write_report(
 def header_lines(summary: dict) -> list[str]:
     statuses = [c["verdict"] for c in summary["claims"]]
     commit = (summary.get("commit") or "unknown")[:10]
-    dirty = " with uncommitted changes" if summary.get("dirty") else ""
+    dirty = " with uncommitted changes to them" if summary.get("dirty") else ""
     recorded = summary.get("manifest")
     code = (f"manifest {digest(recorded)} ({len(recorded['files'])} files; commit {commit}{dirty})"
             if recorded else f"commit {commit}{dirty}, no manifest")
