@@ -155,22 +155,25 @@ def test_the_reading_under_which_the_power_law_mean_of_f_is_efficient():
     attains the bound of the escort-unbiased Cramer-Rao inequality taken in L2(p):
     Var_p(T) >= (d E^(alpha)[T])^2 / E_p[h^2], h = d p^(alpha) / p, because h is affine in f there. Also
     Var_p(f) = d E^(alpha)[f] d E_p[f] / g^(alpha). The README's discussion of the issue's Sec. 5 uses both."""
-    from torch.func import jacfwd
-
     from papers.csiszar_cramer_rao.geometry import metric
 
     for alpha in (0.5, 1.5, 2.0):
-        family = DiscretePowerLaw(np.arange(4), alpha)
-        theta = torch.tensor([0.3], dtype=torch.float64)
-        support, f = family.support(), torch.arange(4, dtype=torch.float64)
-        p = torch.exp(family.log_prob(theta))
-        var_p = float((p * f**2).sum() - (p * f).sum() ** 2)
+        _check_mixed_reading(DiscretePowerLaw(np.arange(4), alpha), alpha, metric)
 
-        def escort_probs(t):
-            return torch.exp(escort(family.log_prob(t), alpha, support))
 
-        h = jacfwd(escort_probs)(theta)[:, 0] / p
-        d_escort = float(jacfwd(lambda t: (escort_probs(t) * f).sum())(theta)[0])
-        d_p = float(jacfwd(lambda t: (torch.exp(family.log_prob(t)) * f).sum())(theta)[0])
-        assert var_p == pytest.approx(d_escort**2 / float((p * h**2).sum()), rel=1e-12)
-        assert var_p == pytest.approx(d_escort * d_p / float(metric(family, theta, alpha)), rel=1e-12)
+def _check_mixed_reading(family, alpha, metric):
+    from torch.func import jacfwd
+
+    theta = torch.tensor([0.3], dtype=torch.float64)
+    support, f = family.support(), torch.arange(4, dtype=torch.float64)
+    p = torch.exp(family.log_prob(theta))
+    var_p = float((p * f**2).sum() - (p * f).sum() ** 2)
+
+    def escort_probs(t):
+        return torch.exp(escort(family.log_prob(t), alpha, support))
+
+    h = jacfwd(escort_probs)(theta)[:, 0] / p
+    d_escort = float(jacfwd(lambda t: (escort_probs(t) * f).sum())(theta)[0])
+    d_p = float(jacfwd(lambda t: (torch.exp(family.log_prob(t)) * f).sum())(theta)[0])
+    assert var_p == pytest.approx(d_escort**2 / float((p * h**2).sum()), rel=1e-12)
+    assert var_p == pytest.approx(d_escort * d_p / float(metric(family, theta, alpha)), rel=1e-12)
