@@ -24,8 +24,14 @@ def _module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _manifest_of(paper, experiment):
-    return manifest.build(paper, run.config_files("train", [f"experiment={experiment}"]))
+def _manifest_of(paper, experiment=None):
+    """A paper's manifest as its reproduction would record it after composing `experiment` (its
+    first one by default; a paper without experiments composes only the reproduce config)."""
+    experiment = experiment or next(iter(EXPERIMENTS[paper]), None)
+    files = run.config_files("reproduce", [f"paper={paper}"])
+    if experiment is not None:
+        files += run.config_files("train", [f"experiment={experiment}"])
+    return manifest.build(paper, files)
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -40,17 +46,20 @@ def test_no_compute_module_imports_the_judge(paper):
 
 @pytest.mark.parametrize("paper", PAPERS)
 def test_manifest_holds_the_paper_its_configs_and_versions_but_not_the_judge(paper):
-    record = _manifest_of(paper, EXPERIMENTS[paper][0])
+    record = _manifest_of(paper)
     files = set(record["files"])
-    assert f"papers/{paper}/reproduce.py" in files and "common/run.py" in files
-    assert {"configs/train.yaml", "configs/trainer/cpu.yaml", f"configs/experiment/{EXPERIMENTS[paper][0]}.yaml"} <= files
+    assert f"papers/{paper}/reproduce.py" in files and f"configs/paper/{paper}.yaml" in files
+    assert "configs/reproduce.yaml" in files
+    if EXPERIMENTS[paper]:
+        assert {"configs/train.yaml", "configs/trainer/cpu.yaml", f"configs/experiment/{EXPERIMENTS[paper][0]}.yaml",
+                "common/run.py"} <= files
     assert not files & {"common/report.py", "common/claims.py", "common/orchestrator.py", f"papers/{paper}/claims.yaml"}
     assert set(record["versions"]) == {"python", "torch", "pytorch_lightning", "numpy"}
     assert stale_reasons({"paper": paper, "manifest": record}) == []
 
 
 def test_editing_the_report_code_stales_nothing_and_a_trainer_file_stales_cpu_records():
-    records = {paper: _manifest_of(paper, EXPERIMENTS[paper][0]) for paper in PAPERS}
+    records = {paper: _manifest_of(paper) for paper in PAPERS if EXPERIMENTS[paper]}
     for paper, record in records.items():
         assert "common/report.py" not in record["files"]
         edited = json.loads(json.dumps(record))
