@@ -191,3 +191,28 @@ def test_fashion_mnist_wrong_file_is_refused(tmp_path):
     (raw / "t10k-images-idx3-ubyte").write_bytes(b"\0" * 100)
     with pytest.raises(DataError, match="not the FashionMNIST test file"):
         FinslerDataModule(source="fashion_mnist", root=str(tmp_path)).setup()
+
+
+def test_fashion_mnist_content_is_checked_whatever_the_compression(tmp_path, monkeypatch):
+    """The md5 pins the unpacked content: one content gzipped two ways (torchvision's files and
+    Debian's dataset-fashion-mnist package differ so) is accepted both times; other content is not."""
+    import gzip
+    import hashlib
+
+    import papers.finsler_latent_metric.data as finsler
+
+    images = bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]) + bytes(range(256)) * 6 + bytes(32)
+    labels = bytes([0, 0, 8, 1, 0, 0, 0, 2, 3, 7])
+    monkeypatch.setattr(finsler, "FASHION_MNIST_MD5", {"t10k-images-idx3-ubyte": hashlib.md5(images).hexdigest(),
+                                                       "t10k-labels-idx1-ubyte": hashlib.md5(labels).hexdigest()})
+    loaded = []
+    for level in (1, 9):
+        folder = tmp_path / f"level{level}"
+        folder.mkdir()
+        (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(images, compresslevel=level, mtime=level))
+        (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels, compresslevel=level, mtime=level))
+        loaded.append(finsler.load_fashion_mnist(folder, tmp_path, 2))
+    assert (loaded[0][0] == loaded[1][0]).all() and list(loaded[0][1]) == [3, 7]
+    (tmp_path / "level9" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels[:-1] + b"\1"))
+    with pytest.raises(DataError, match="not the FashionMNIST test file"):
+        finsler.load_fashion_mnist(tmp_path / "level9", tmp_path, 2)
