@@ -74,6 +74,6 @@ def plot_traversal(images: np.ndarray, dims: list[int], path: Path, title: str) 
         ax.set_title(f"#{i + 1}: latent {dim}", fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=64)  # 8 blocks of 10 x 9 digits: at 110 dpi the PNG took 625 KB
     plt.close(fig)
     return path
