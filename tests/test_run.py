@@ -45,9 +45,12 @@ QUICK_HUMBUG = ["experiment=humbug_cnn/tiny", "data.synthetic.count=60", "traine
                 "logger=none"]
 
 
-@pytest.mark.parametrize("quick", [QUICK_ECG, QUICK_HUMBUG], ids=["ecg_unet", "humbug_cnn"])
-def test_killed_run_resumes_from_its_checkpoint_with_the_same_metrics(tmp_path, quick):
-    args = [*quick, "trainer.max_epochs=4"]
+# Epochs per case: enough that the kill lands while training runs (the quick ECG run trains 4
+# epochs in well under the 0.2 s the test waits, and a run killed after its last epoch resumes
+# into a test alone).
+@pytest.mark.parametrize(("quick", "epochs"), [(QUICK_ECG, 30), (QUICK_HUMBUG, 4)], ids=["ecg_unet", "humbug_cnn"])
+def test_killed_run_resumes_from_its_checkpoint_with_the_same_metrics(tmp_path, quick, epochs):
+    args = [*quick, f"trainer.max_epochs={epochs}"]
     reference = _script(*args, f"paths.output_dir={tmp_path / 'whole'}")
     assert reference.returncode == 0, reference.stderr[-2000:]
 
@@ -64,6 +67,8 @@ def test_killed_run_resumes_from_its_checkpoint_with_the_same_metrics(tmp_path, 
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "metrics.json").exists()
+    reached = torch.load(last, map_location="cpu", weights_only=True)["epoch"]
+    assert reached < epochs - 1, f"killed after the last epoch ({reached}): nothing left to resume"
 
     resumed = _script(*args, f"paths.output_dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
