@@ -17,7 +17,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from common import manifest, run
+from common import cli, manifest, run
 from common.claims import PASSING, check_claims, claims_path, load_claims, tally, verdict_table
 from common.errors import ConfigError
 from common.experiment import PaperResults
@@ -34,6 +34,7 @@ def reproduce(cfg: DictConfig) -> int:
     claims = load_claims(claims_path(paper), scales)
     if not any(claim.scale == cfg.scale for claim in claims):
         raise ConfigError(f"paper={paper} has no claims at scale={cfg.scale}")
+    cli.check_run_overrides(paper, list(cfg.get("overrides") or []), run.compose)
     module = importlib.import_module(f"papers.{paper}.reproduce")
     results_dir = Path(cfg.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -1,22 +1,76 @@
-"""Shared by the entry scripts: input errors print one clear line and exit 2."""
+"""Shared by the entry scripts: the command line is checked before anything runs, and input errors
+print one clear line and exit 2."""
 from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import cli  # noqa: E402
 from common.errors import ReproError  # noqa: E402
 
 
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def exit_cleanly_on_input_errors(main):
+    """Wraps a Hydra task function: checks the overrides' values against the composed config, then runs
+    `main`; a ReproError or a missing wandb login ends in one line and exit code 2."""
+    @functools.wraps(main)
+    def wrapper(cfg, *args, **kwargs):
+        try:
+            _check_hydra_command_line()
+            return main(cfg, *args, **kwargs)
+        except ReproError as err:
+            _fail(str(err))
+        except Exception as err:
+            if cli.is_wandb_login_error(err):
+                _fail(cli.WANDB_LOGIN_HINT)
+            raise
+
+    return wrapper
+
+
+def _check_hydra_command_line() -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from common import run
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", cli.UnreadKeyWarning)
+        cli.check_command_line(hydra_cfg.job.config_name, list(hydra_cfg.overrides.task), run.compose)
+
+
+def main_with_checked_arguments(main) -> None:
+    """Run a Hydra entry point after checking the experiment name it was given (Hydra's own message for
+    a missing experiment file does not list the choices)."""
+    try:
+        cli.check_experiment_argument(sys.argv[1:])
+    except ReproError as err:
+        _fail(str(err))
+    main()
+
+
+def exit_cleanly(main):
+    """For entry points that are not Hydra apps (predict): a ReproError is one line and exit code 2."""
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except ReproError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            _fail(str(err))
 
     return wrapper

@@ -14,4 +14,4 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    main()
+    _entry.main_with_checked_arguments(main)

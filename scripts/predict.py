@@ -33,7 +33,7 @@ def parse_arguments(predictor, argv: list[str]) -> DictConfig:
     return args
 
 
-@_entry.exit_cleanly_on_input_errors
+@_entry.exit_cleanly
 def main(argv: list[str]) -> int:
     papers = [arg.split("=", 1)[1] for arg in argv if arg.startswith("paper=")]
     available = papers_with_predictor()

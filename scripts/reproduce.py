@@ -15,4 +15,4 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    main()
+    _entry.main_with_checked_arguments(main)
