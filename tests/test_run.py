@@ -90,12 +90,17 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_wandb_logger_offline_writes_a_run(tmp_path, monkeypatch):
+def test_wandb_logger_offline_writes_a_run_with_its_metrics(tmp_path, monkeypatch):
+    # a run that logs (no fast_dev_run, which switches loggers off): each epoch's validation metrics
+    # land in the offline run file, to be synced later
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    _train(tmp_path, "logger=wandb", "logger.offline=true", "test=false")
+    epochs = 3
+    _train(tmp_path, "logger=wandb", "logger.offline=true", "test=false", f"trainer.max_epochs={epochs}")
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert runs and any(runs[0].glob("*.wandb"))
+    assert len(runs) == 1
+    records = b"".join(path.read_bytes() for path in runs[0].glob("*.wandb"))
+    assert records.count(b"val/sample_accuracy") >= epochs
 
 
 def test_evaluate_reproduces_the_test_metrics_of_training(tmp_path, trained_quick_ecg):
