@@ -3,6 +3,7 @@ print one clear line and exit 2."""
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +30,7 @@ def exit_cleanly_on_input_errors(main):
     def wrapper(cfg, *args, **kwargs):
         try:
             _check_hydra_command_line()
+            _log_lightning_to_the_run_file()
             return main(cfg, *args, **kwargs)
         except ReproError as err:
             _fail(str(err))
@@ -52,6 +54,33 @@ def _check_hydra_command_line() -> None:
         warnings.showwarning = _show_warning
         warnings.simplefilter("always", cli.UnreadKeyWarning)
         cli.check_command_line(hydra_cfg.job.config_name, list(hydra_cfg.overrides.task), run.compose)
+
+
+# Lightning's loggers print to the terminal through their own handlers and do not propagate to the root
+# logger, whose file handler Hydra points at <run dir>/<task>.log.
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric")
+METRICS_LOGGER = "run.metrics"
+
+
+def _run_files() -> list[logging.Handler]:
+    return [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.FileHandler)]
+
+
+def _log_lightning_to_the_run_file() -> None:
+    for name in (*LIGHTNING_LOGGERS, METRICS_LOGGER):
+        logger = logging.getLogger(name)
+        for handler in _run_files():
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+    logging.getLogger(METRICS_LOGGER).propagate = False  # printed once below, not again by the console handler
+
+
+def print_metrics(metrics: dict[str, float]) -> None:
+    """The final metrics, on the terminal and in the run's log file."""
+    for key in sorted(metrics):
+        line = f"{key}: {metrics[key]:.6g}"
+        print(line)
+        logging.getLogger(METRICS_LOGGER).info(line)
 
 
 def main_with_checked_arguments(main) -> None:

@@ -9,8 +9,7 @@ from common import CONFIG_DIR, run
 @_entry.exit_cleanly_on_input_errors
 def main(cfg):
     metrics = run.train(cfg)
-    for key in sorted(metrics):
-        print(f"{key}: {metrics[key]:.6g}")
+    _entry.print_metrics(metrics)
 
 
 if __name__ == "__main__":

@@ -86,3 +86,15 @@ def test_wandb_without_a_login_is_one_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == f"error: {cli.WANDB_LOGIN_HINT}"
     assert "Traceback" not in done.stderr
 
+
+
+def test_the_run_log_holds_what_the_terminal_shows(tmp_path):
+    done = _script("train.py", "experiment=ecg_unet/tiny", "data.synthetic.records=12", "data.synthetic.seconds=4.0",
+                   "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=none", f"paths.log_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (log,) = tmp_path.glob("*/*/train.log")
+    text = log.read_text()
+    assert "`Trainer.fit` stopped" in text and "Total params" in text
+    final = [line for line in done.stdout.splitlines() if line.startswith(("val/loss:", "test/sample_accuracy:"))]
+    assert len(final) == 2 and all(line in text for line in final)
+    assert text.count("val/loss:") == 1  # the metrics once each, not again through the console handler
