@@ -5,12 +5,15 @@ that nothing reads (a warning). Only the entry scripts use this module; runs nev
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
+from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common import CONFIG_DIR
+from common.datamodule import ReproDataModule
 from common.errors import ConfigError
 
 EXPERIMENTS = CONFIG_DIR / "experiment"
@@ -151,3 +154,18 @@ def check_run_overrides(paper: str, overrides: list[str], compose) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnreadKeyWarning)
             check_override_values(baseline, overrides)
+
+
+def check_whole_folder(cfg: DictConfig) -> None:
+    """`evaluate.py whole_folder=DIR`: DIR is a folder and the experiment's data module can score one (it
+    overrides `build_whole`); said in terms of the argument the user gave, before the run starts."""
+    folder = cfg.get("whole_folder")
+    if not folder:
+        return
+    if not Path(str(folder)).expanduser().is_dir():
+        raise ConfigError(f"whole_folder={folder} is not a folder: give the folder of files to score")
+    target = cfg.data.get("_target_")
+    data_class = get_class(target) if target else None
+    if data_class is not None and getattr(data_class, "build_whole", None) in (None, ReproDataModule.build_whole):
+        raise ConfigError(f"whole_folder={folder}: this experiment's data ({data_class.__name__}) cannot be scored as "
+                          "a folder of files; leave whole_folder out to score the experiment's own test set")

@@ -98,3 +98,15 @@ def test_the_run_log_holds_what_the_terminal_shows(tmp_path):
     final = [line for line in done.stdout.splitlines() if line.startswith(("val/loss:", "test/sample_accuracy:"))]
     assert len(final) == 2 and all(line in text for line in final)
     assert text.count("val/loss:") == 1  # the metrics once each, not again through the console handler
+
+
+def test_whole_folder_errors_name_the_argument_given(tmp_path):
+    missing = tmp_path / "nowhere"
+    cfg = run.compose("evaluate", ["experiment=ecg_unet/tiny", f"whole_folder={missing}"])
+    with pytest.raises(ConfigError, match=f"whole_folder={missing} is not a folder"):
+        cli.check_whole_folder(cfg)
+    cfg = run.compose("evaluate", ["experiment=treatment_effects/tiny", f"whole_folder={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"whole_folder=.*: this experiment's data \(TreatmentEffectDataModule\) cannot "
+                                          "be scored as a folder"):
+        cli.check_whole_folder(cfg)
+    cli.check_whole_folder(run.compose("evaluate", ["experiment=ecg_unet/tiny", f"whole_folder={tmp_path}"]))

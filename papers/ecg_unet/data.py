@@ -16,7 +16,7 @@ import torch
 from scipy.interpolate import CubicSpline
 from torch.utils.data import Dataset
 
-from common.data import cache_dir, download, read_sha256sums, verify_file
+from common.data import cache_dir, download, read_sha256sums, sha256_of
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError
 from papers.ecg_unet.delineation import IGNORE, QRS, P, T, Wave, labels_from_waves
@@ -61,7 +61,7 @@ def resample(signal: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:
 # ---------------------------------------------------------------------------- LUDB
 
 
-def _parse_ludb_annotation(sample: np.ndarray, symbol: list[str]) -> list[Wave] | None:
+def parse_ludb_annotation(sample: np.ndarray, symbol: list[str]) -> list[Wave] | None:
     """LUDB marks each wave as '(' onset, peak symbol (p / N / t), ')' offset.
 
     Returns None when a peak lacks its own '(' or ')' (a few leads, e.g. record 7, overlap waves
@@ -102,7 +102,7 @@ def read_ludb_record(path: Path) -> EcgRecord:
             annotation = wfdb.rdann(str(path), lead)
         except Exception as err:
             raise DataError(f"Could not read annotation {annotation_file}: {err}") from err
-        lead_waves = _parse_ludb_annotation(annotation.sample, annotation.symbol)
+        lead_waves = parse_ludb_annotation(annotation.sample, annotation.symbol)
         if lead_waves is None:
             malformed.append(lead)
             lead_waves = []
@@ -153,13 +153,26 @@ def load_ludb(root: str | Path | None, data_dir: str | Path, verify: bool = True
     sums = read_sha256sums(sums_file) if verify and sums_file.is_file() else {}
     from tqdm import tqdm
 
-    records = []
+    records, left_out = [], []
     for name in tqdm(names, desc="Reading LUDB", unit="record", leave=False):
-        for suffix in (".hea", ".dat"):
-            relative = name + suffix
-            if relative in sums:
-                verify_file(root / relative, sums[relative])
-        records.append(read_ludb_record(root / name))
+        try:
+            for suffix in (".hea", ".dat"):
+                relative = name + suffix
+                if relative not in sums:
+                    continue
+                if not (root / relative).is_file():
+                    raise DataError(f"Missing {root / relative} (listed in {sums_file})")
+                if sha256_of(root / relative) != sums[relative].lower():
+                    raise DataError(f"{root / relative} does not match its checksum in {sums_file} (the copy is "
+                                    "corrupt or was changed)")
+            records.append(read_ludb_record(root / name))
+        except DataError as err:
+            # one bad record costs that record, not the run; each is named
+            left_out.append(str(err))
+    if not records:
+        raise DataError(f"{root}: none of its {len(names)} LUDB records could be read: " + "; ".join(left_out))
+    if left_out:
+        warnings.warn(f"{len(left_out)} of {len(names)} LUDB records left out: " + "; ".join(left_out), stacklevel=2)
     return records
 
 

@@ -15,12 +15,17 @@ COLOURS = {P: ("tab:blue", "P"), QRS: ("tab:red", "QRS"), T: ("tab:green", "T")}
 
 
 def plot_strip(
-    signal: np.ndarray, sampling_rate: float, true_waves: list[Wave], predicted_waves: list[Wave],
+    signal: np.ndarray, sampling_rate: float, true_waves: list[Wave] | None, predicted_waves: list[Wave],
     title: str, path: Path,
 ) -> Path:
+    """The signal with the UNet's waves shaded; above it the annotated waves, unless `true_waves` is None
+    (a record without annotation)."""
     t = np.arange(len(signal)) / sampling_rate
-    figure, axes = plt.subplots(2, 1, figsize=(14, 5), sharex=True, sharey=True)
-    for axis, waves, label in ((axes[0], true_waves, "annotated"), (axes[1], predicted_waves, "UNet")):
+    panels = [(predicted_waves, "UNet")] if true_waves is None else [(true_waves, "annotated"), (predicted_waves, "UNet")]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(14, 2.5 * len(panels)), sharex=True, sharey=True,
+                                squeeze=False)
+    axes = axes[:, 0]
+    for axis, (waves, label) in zip(axes, panels, strict=True):
         axis.plot(t, signal, color="black", linewidth=0.8)
         for wave in waves:
             colour, _ = COLOURS[wave.kind]
@@ -29,7 +34,7 @@ def plot_strip(
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.3) for c, _ in COLOURS.values()]
     axes[0].legend(handles, [name for _, name in COLOURS.values()], loc="upper right", ncol=3)
     axes[0].set_title(title)
-    axes[1].set_xlabel("time (s)")
+    axes[-1].set_xlabel("time (s)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -113,7 +113,9 @@ def load_detector(ckpt_path: str | Path) -> MosquitoDetector:
     return load_model(saved_model_config(MosquitoDetector, ckpt_path), ckpt_path)
 
 
-ARGUMENTS = ("input", "ckpt_path", "output", "hop_seconds", "window_seconds", "mc_samples", "batch_size")
+# Each argument with the type its value must have (scripts/predict.py checks them before anything runs).
+ARGUMENTS = {"input": str, "ckpt_path": str, "output": str, "hop_seconds": float, "window_seconds": float,
+             "mc_samples": int, "batch_size": int}
 REQUIRED = ("input", "ckpt_path")
 
 

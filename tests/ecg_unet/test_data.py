@@ -57,7 +57,22 @@ def test_ludb_folder_is_checked_against_its_sha256sums(ludb_excerpt, tmp_path):
     assert [r.name for r in load_ludb(tmp_path, data_dir=tmp_path / "cache")] == ["1", "2"]
     dat = tmp_path / "data" / "2.dat"
     dat.write_bytes(dat.read_bytes()[:-10] + b"\0" * 10)
-    with pytest.raises(DataError, match="Checksum mismatch for .*2.dat"):
+    # the changed record is left out and named, in words that fit a user's own folder (no "download it again")
+    with pytest.warns(UserWarning, match=r"1 of 2 LUDB records left out: .*2\.dat does not match its checksum in "
+                                         r".*SHA256SUMS.txt \(the copy is corrupt or was changed\)") as caught:
+        assert [r.name for r in load_ludb(tmp_path, data_dir=tmp_path / "cache")] == ["1"]
+    assert not any("download" in str(w.message) for w in caught)
+
+
+def test_unreadable_records_are_left_out_until_none_is_left(ludb_excerpt, tmp_path):
+    _copy_records(ludb_excerpt, tmp_path, ["1", "2"])
+    (tmp_path / "SHA256SUMS.txt").unlink()
+    dat = tmp_path / "data" / "1.dat"
+    dat.write_bytes(dat.read_bytes()[:100])  # truncated: wfdb cannot load its samples
+    with pytest.warns(UserWarning, match=r"1 of 2 LUDB records left out: Could not read LUDB record .*1"):
+        assert [r.name for r in load_ludb(tmp_path, data_dir=tmp_path / "cache")] == ["2"]
+    (tmp_path / "data" / "2.hea").unlink()
+    with pytest.raises(DataError, match=r"none of its 2 LUDB records could be read: .*1.*Missing LUDB header .*2\.hea"):
         load_ludb(tmp_path, data_dir=tmp_path / "cache")
 
 

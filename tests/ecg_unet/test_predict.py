@@ -1,5 +1,6 @@
 """scripts/predict.py paper=ecg_unet: any WFDB record or CSV of leads, onsets/offsets out as CSV + PNG."""
 import csv
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -103,3 +104,52 @@ def test_shipped_ludb_network_delineates_without_a_checkpoint(ludb_excerpt, tmp_
     rows = list(csv.DictReader(open(tmp_path / "waves.csv")))
     qrs_per_lead = [sum(r["wave"] == "QRS" and r["lead"] == lead for r in rows) for lead in {r["lead"] for r in rows}]
     assert len(qrs_per_lead) == 12 and min(qrs_per_lead) >= 6  # record 1 has 8 annotated beats in 10 s
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def test_a_csv_without_header_is_refused_or_read_with_header_false(tmp_path):
+    samples = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]
+    path = _write_csv(tmp_path / "numbers.csv", samples)
+    # read as before, the first sample would become the lead names and be dropped
+    with pytest.raises(DataError, match="first row holds numbers, not lead names; add a header row or give header=false"):
+        predict.read_signal(path, 250)
+    signal, _, names = predict.read_signal(path, 250, header=False)
+    assert names == ["lead_1", "lead_2"] and signal.shape == (2, 3) and signal[0, 0] == pytest.approx(0.1)
+    with pytest.raises(DataError, match="2 lead names in the header, 3 values per row"):
+        predict.read_signal(_write_csv(tmp_path / "short.csv", [["I", "II"], [1, 2, 3]]), 250)
+
+
+def test_argument_types_are_checked_before_anything_runs(capsys, monkeypatch):
+    # in this process (a subprocess pays torch's import again); scripts/predict.py's main as the shell runs it
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location("scripts_predict", PROJECT_ROOT / "scripts" / "predict.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for arg, expected in (("sampling_rate=abc", "sampling_rate=abc: expected a number"),
+                          ("lead=1.5", "lead=1.5: expected a whole number"),
+                          ("header=maybe", "header=maybe: expected true or false")):
+        with pytest.raises(SystemExit) as stopped:
+            script.main(["paper=ecg_unet", "input=x.csv", arg, "--check"])
+        assert stopped.value.code == 2 and capsys.readouterr().err.strip() == f"error: {expected}"
+    assert script.main(["paper=ecg_unet", "input=x.csv", "sampling_rate=250", "lead=0", "header=false", "--check"]) == 0
+
+
+def test_a_bad_lead_stops_before_any_file_is_written(ludb_excerpt, tmp_path):
+    result = _run(f"input={ludb_excerpt / 'data' / '1'}", "lead=20", f"output={tmp_path / 'waves.csv'}",
+                  f"plot={tmp_path / 'waves.png'}")
+    assert result.returncode == 2 and "lead=20 is not a lead of" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_strip_shows_the_records_own_annotation_when_it_lies_beside_it(ludb_excerpt, tmp_path):
+    annotated = predict.record_annotation(ludb_excerpt / "data" / "1", "ii")
+    assert annotated and {wave.kind for wave in annotated} == {predict.P, predict.QRS, predict.T}
+    shutil.copy(ludb_excerpt / "data" / "1.hea", tmp_path / "1.hea")
+    shutil.copy(ludb_excerpt / "data" / "1.dat", tmp_path / "1.dat")
+    assert predict.record_annotation(tmp_path / "1", "ii") is None
+    assert predict.record_annotation(tmp_path / "x.csv", "I") is None
