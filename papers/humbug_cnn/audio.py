@@ -136,17 +136,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+class FileProblemWarning(UserWarning):
+    """Files left out or converted while reading a data set (the feature cache repeats these)."""
+
+
 def report_problems(problems: Sequence[str], what: str, limit: int = 5) -> None:
     """One warning for many skipped or converted files, naming the first few."""
     if not problems:
         return
     shown = "; ".join(problems[:limit])
     more = f"; and {len(problems) - limit} more" if len(problems) > limit else ""
-    warnings.warn(f"{what} ({len(problems)}): {shown}{more}", stacklevel=2)
+    warnings.warn(f"{what} ({len(problems)}): {shown}{more}", FileProblemWarning, stacklevel=2)
 
 
 class FeatureCache:
-    """Features saved once per (data set, feature spec) so later epochs and splits reuse them."""
+    """Features saved once per (data set, feature spec) so later epochs and splits reuse them. The data
+    set's key includes the size and modification time of every file read (a changed file is read again);
+    a cached entry keeps the warnings its reading gave, and serving it gives them again."""
 
     def __init__(self, folder: str | Path | None):
         self.folder = Path(folder).expanduser() if folder else None
@@ -161,10 +167,13 @@ class FeatureCache:
         if path is None or not path.is_file():
             return None
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            content = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
             warnings.warn(f"ignoring unreadable feature cache {path} ({err}); recomputing", stacklevel=2)
             return None
+        for note in content.get("notes", []):
+            warnings.warn(note, FileProblemWarning, stacklevel=2)
+        return content
 
     def save(self, dataset_key: str, spec: FeatureSpec, content: dict) -> None:
         path = self.path(dataset_key, spec)

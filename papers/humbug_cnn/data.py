@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,11 @@ from torch.utils.data import Dataset
 from common.data import cache_dir, download
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
+from common.fingerprint import files_fingerprint, folder_fingerprint
 from papers.humbug_cnn.audio import (
     FeatureCache,
     FeatureSpec,
+    FileProblemWarning,
     extract_features,
     fit_length,
     read_audio,
@@ -502,6 +505,10 @@ class HumbugDataModule(ReproDataModule):
         else:
             root = None if self.root is None else str(self.root)
             description = f"{self.source}|{root}|{self.labels_csv}|{self.split}|{self.window_hop_seconds}|{self.max_clips}"
+            # what was read: a truncated, replaced or restored file gives another key
+            files = folder_fingerprint(self.root) if self.root is not None else ""
+            labels = files_fingerprint([self.labels_csv]) if self.labels_csv else ""
+            description += f"|{files}|{labels}"
         return f"{self.source}-{hashlib.sha1(description.encode()).hexdigest()[:10]}"
 
     @property
@@ -516,37 +523,43 @@ class HumbugDataModule(ReproDataModule):
         cached = self.cache.load(self._dataset_key(), self.spec)
         if cached is not None:
             return cached
-        test_mask = None
-        extra = {}
-        if self.source == "synthetic":
-            options = {k: v if isinstance(v, str | int | float) else tuple(v)
-                       for k, v in self.synthetic.items() if k not in ("seed", "count")}
-            generated = generate_recordings(int(self.synthetic.get("count", 200)), self.split_seed_for_data,
-                                            sample_rate=self.spec.sample_rate, clip_seconds=self.spec.clip_seconds, **options)
-            clips, labels, recordings = generated.clips, generated.labels, generated.recordings
-            names = [f"synthetic-{r}@{i}" for i, r in enumerate(recordings)]
-            extra = {"snr_db": torch.from_numpy(generated.snr_db)}
-        elif self._recordings_layout():
-            votes_csv = Path(self.labels_csv).expanduser() if self.labels_csv else self.root / RECORDING_VOTES_FILE
-            votes = read_recording_votes(votes_csv)
-            if self.max_clips is not None and len(votes) > self.max_clips:
-                chosen = np.sort(np.random.default_rng(0).choice(len(votes), self.max_clips, replace=False))
-                votes = [votes[i] for i in chosen]
-            clips, labels, recordings, names = load_voted_seconds(votes, self.root, self.spec)
-        else:
-            items, item_mask, pad_short = self._items()
-            if self.max_clips is not None and len(items) > self.max_clips:
-                chosen = np.sort(np.random.default_rng(0).choice(len(items), self.max_clips, replace=False))
-                items = [items[i] for i in chosen]
-                item_mask = item_mask[chosen] if item_mask is not None else None
-            clips, labels, recordings, names = load_windows(items, self.spec, self.window_hop_seconds, pad_short)
-            if item_mask is not None:
-                in_test = {item.recording for item, m in zip(items, item_mask, strict=True) if m}
-                test_mask = np.isin(recordings, list(in_test))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FileProblemWarning)
+            test_mask = None
+            extra = {}
+            if self.source == "synthetic":
+                options = {k: v if isinstance(v, str | int | float) else tuple(v)
+                           for k, v in self.synthetic.items() if k not in ("seed", "count")}
+                generated = generate_recordings(int(self.synthetic.get("count", 200)), self.split_seed_for_data,
+                                                sample_rate=self.spec.sample_rate, clip_seconds=self.spec.clip_seconds, **options)
+                clips, labels, recordings = generated.clips, generated.labels, generated.recordings
+                names = [f"synthetic-{r}@{i}" for i, r in enumerate(recordings)]
+                extra = {"snr_db": torch.from_numpy(generated.snr_db)}
+            elif self._recordings_layout():
+                votes_csv = Path(self.labels_csv).expanduser() if self.labels_csv else self.root / RECORDING_VOTES_FILE
+                votes = read_recording_votes(votes_csv)
+                if self.max_clips is not None and len(votes) > self.max_clips:
+                    chosen = np.sort(np.random.default_rng(0).choice(len(votes), self.max_clips, replace=False))
+                    votes = [votes[i] for i in chosen]
+                clips, labels, recordings, names = load_voted_seconds(votes, self.root, self.spec)
+            else:
+                items, item_mask, pad_short = self._items()
+                if self.max_clips is not None and len(items) > self.max_clips:
+                    chosen = np.sort(np.random.default_rng(0).choice(len(items), self.max_clips, replace=False))
+                    items = [items[i] for i in chosen]
+                    item_mask = item_mask[chosen] if item_mask is not None else None
+                clips, labels, recordings, names = load_windows(items, self.spec, self.window_hop_seconds, pad_short)
+                if item_mask is not None:
+                    in_test = {item.recording for item, m in zip(items, item_mask, strict=True) if m}
+                    test_mask = np.isin(recordings, list(in_test))
+        notes = [str(w.message) for w in caught if issubclass(w.category, FileProblemWarning)]
+        for warning in caught:  # shown now as they would have been, and kept for the cache to repeat
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         features = extract_features(clips, self.spec, device=self.feature_device, progress=len(clips) > 2000)
         content = {
             "features": features, "labels": torch.from_numpy(labels), "recordings": torch.from_numpy(recordings),
             "names": names, "test_mask": None if test_mask is None else torch.from_numpy(test_mask), **extra,
+            "notes": notes,
         }
         self.cache.save(self._dataset_key(), self.spec, content)
         return content

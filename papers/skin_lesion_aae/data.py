@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from common.data import cache_dir
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
+from common.fingerprint import files_fingerprint
 from papers.skin_lesion_aae.metrics import select_labelled
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,10 @@ def load_ham10000(root: str | Path, image_size: int, cache: Path | None = None, 
         lesions = sorted({r["lesion_id"] for r in rows})
         keep = set(np.random.default_rng([seed, 31]).permutation(lesions)[:max_lesions])
         rows = [r for r in rows if r["lesion_id"] in keep]
-    key = hashlib.sha1(f"{root.resolve()}|{image_size}|{'|'.join(r['image_id'] for r in rows)}".encode()).hexdigest()[:16]
+    # keyed on what is read: each image's size and modification time, so a restored or replaced image is read again
+    files = files_fingerprint(r["path"] for r in rows)
+    key = hashlib.sha1(f"{root.resolve()}|{image_size}|{'|'.join(r['image_id'] for r in rows)}|{files}".encode()
+                       ).hexdigest()[:16]
     cached = None if cache is None else cache / f"ham10000_{image_size}px_{key}.npz"
     if cached is not None and cached.is_file():
         stored = np.load(cached)

@@ -1,4 +1,7 @@
 """Labels from votes, the real vote and metadata files, bad rows and files, splits, generator."""
+import shutil
+import warnings
+
 import numpy as np
 import pytest
 import soundfile
@@ -162,3 +165,30 @@ def test_features_are_cached_and_reused(tmp_path, monkeypatch):
     second = HumbugDataModule(**options, split="recording")
     second.setup()
     assert np.array_equal(first.features.numpy(), second.features.numpy())
+
+
+def test_the_feature_cache_reads_changed_files_again_and_repeats_its_warnings(zooniverse_excerpt, tmp_path):
+    root = tmp_path / "zooniverse"
+    shutil.copytree(zooniverse_excerpt, root)
+    clip_id = open(root / "audio_1sec.csv").readline().split(",")[0]
+    clip = root / "audio_1sec" / f"{clip_id}.wav"
+    kept = clip.read_bytes()
+    options = dict(source="zooniverse", root=str(root), cache_dir=str(tmp_path / "cache"), split="recording",
+                   split_seed=0, feature_device="cpu")
+    total = len(open(root / "audio_1sec.csv").readlines())
+
+    def loaded(expect_warning: bool) -> int:
+        datamodule = HumbugDataModule(**options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            datamodule.setup("fit")
+        named = [w for w in caught if "left out" in str(w.message) and f"{clip_id}.wav" in str(w.message)]
+        assert bool(named) == expect_warning, [str(w.message) for w in caught]
+        return len(datamodule.labels)
+
+    clip.write_bytes(kept[:20])  # truncated
+    assert loaded(expect_warning=True) == total - 1
+    assert loaded(expect_warning=True) == total - 1  # served from the cache, with its warning again
+    clip.write_bytes(kept)  # restored
+    assert loaded(expect_warning=False) == total
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2

@@ -84,6 +84,10 @@ def _excerpt_copy(ham10000_excerpt, tmp_path, n_rows=80):
     return tmp_path, len(picked)
 
 
+def lesion_images(root):
+    return [path.stem for path in sorted((root / "images").glob("ISIC_00*.jpg"))]
+
+
 def test_ham10000_loader_on_real_images_names_bad_rows_and_keeps_the_rest(ham10000_excerpt, tmp_path, caplog):
     root, n_good = _excerpt_copy(ham10000_excerpt, tmp_path / "ham")
     with caplog.at_level(logging.WARNING):
@@ -97,6 +101,11 @@ def test_ham10000_loader_on_real_images_names_bad_rows_and_keeps_the_rest(ham100
     # the cache gives the same arrays and the same messages
     again = load_ham10000(root, 32, cache=tmp_path)
     assert np.array_equal(again[0], images) and again[4] == messages
+    # a repaired image is read again (the cache is keyed on each image's size and modification time)
+    shutil.copy(ham10000_excerpt / "images" / f"{next(iter(lesion_images(root)))}.jpg", root / "images" / "ISIC_broken.jpg")
+    repaired = load_ham10000(root, 32, cache=tmp_path)
+    assert len(repaired[0]) == n_good + 1 and "ISIC_broken" not in "\n".join(repaired[4])
+    assert len(list(tmp_path.glob("ham10000_32px_*.npz"))) == 2
 
 
 def test_ham10000_datamodule_splits_by_lesion(ham10000_excerpt, tmp_path):
