@@ -53,13 +53,18 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Pa
     return path
 
 
-def plot_trace(starts: np.ndarray, probability: np.ndarray, truth: np.ndarray | None, title: str, path: Path) -> Path:
-    """p(mosquito) per window along a long recording, with the true flight when known."""
+def plot_trace(starts: np.ndarray, probability: np.ndarray, truth: np.ndarray | None, title: str, path: Path,
+               threshold: float = 0.5, intervals: list[tuple[float, float]] = ()) -> Path:
+    """p(mosquito) per window along a long recording, with the true flight when known and the detected
+    intervals when given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(10, 2.8))
     axis.step(starts, probability, where="post", label="p(mosquito)")
     if truth is not None:
         axis.fill_between(starts, 0, truth, step="post", alpha=0.25, color="tab:green", label="mosquito (truth)")
-    axis.axhline(0.5, color="grey", linestyle=":")
+    for number, (start, end) in enumerate(intervals):
+        axis.axvspan(start, end, color="tab:orange", alpha=0.25, label="detected" if number == 0 else None)
+    axis.axhline(threshold, color="grey", linestyle=":")
     axis.set_ylim(-0.02, 1.02)
     axis.set_xlabel("time (s)")
     axis.legend(loc="upper right", fontsize=8)
