@@ -1,0 +1,1 @@
+"""Németh (AAAI 2020): adversarial disentanglement of content and style with grouped observations."""
