@@ -12,7 +12,9 @@ from common import CONFIG_DIR, PROJECT_ROOT, cli, run
 from common.errors import ConfigError
 from common.orchestrator import reproduce
 
-PAPERS = sorted(path.parent.name for path in (PROJECT_ROOT / "papers").glob("*/claims.yaml"))
+# papers whose runs are Lightning experiments (distributed_nonconvex runs its own torch.distributed workers)
+PAPERS = sorted(path.parent.name for path in (PROJECT_ROOT / "papers").glob("*/claims.yaml")
+                if (CONFIG_DIR / "experiment" / path.parent.name).is_dir())
 ECG = ["experiment=ecg_unet/tiny", "logger=none"]
 
 
