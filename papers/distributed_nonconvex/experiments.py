@@ -147,8 +147,11 @@ def quadratic_metrics(plan, jobs, per_rank) -> tuple[dict, list[str], dict]:
                         f"| {offset:.2e} | 0 |")
     metrics["quadratic/dgd/closed_form_max_error"] = max(closed_errors)
     metrics["quadratic/dgd/offset_min"] = min(offsets)
-    metrics.update(correlation(alphas, offsets, method="spearman", alternative="greater").as_metrics(
-        "quadratic/dgd/offset_vs_alpha"))
+    if np.all(np.isfinite(offsets)):
+        metrics.update(correlation(alphas, offsets, method="spearman", alternative="greater").as_metrics(
+            "quadratic/dgd/offset_vs_alpha"))
+    else:  # a step past DGD's stability limit (|lambda_i(W) - alpha| >= 1): no order to test
+        metrics["quadratic/dgd/offset_vs_alpha/p_value"] = 1.0
     return metrics, rows, {"alphas": alphas, "measured": offsets, "closed": closed_offsets,
                            "gt_error": metrics["quadratic/gt/error"]}
 
@@ -185,11 +188,18 @@ def _margin(comparison) -> float:
     return comparison.mean_difference / comparison.sd_difference
 
 
+# log10 stationarity given to a run that diverged (a non-finite or huge value), so that it loses every
+# comparison instead of stopping the analysis
+DIVERGED_LOG10 = 10.0
+
+
 def tail_mean(history: list[dict], key: str, fraction: float) -> float:
-    """The mean of `key` over the last `fraction` of the evaluation points (at least one)."""
+    """The mean of `key` over the last `fraction` of the evaluation points (at least one); a run that
+    diverged counts as 10^DIVERGED_LOG10."""
     values = [p[key] for p in history]
     k = max(1, int(round(fraction * len(values))))
-    return float(np.mean(values[-k:]))
+    value = float(np.mean(values[-k:]))
+    return value if np.isfinite(value) and value < 10 ** DIVERGED_LOG10 else 10 ** DIVERGED_LOG10
 
 
 def rounds_to(history: list[dict], key: str, target: float, never: float) -> float:
@@ -229,6 +239,7 @@ def training_metrics(plan, jobs, results) -> tuple[dict, list[str], dict]:
         metrics[f"{prefix}/consensus"] = float(np.mean(consensus))
         metrics[f"{prefix}/floats_sent"] = float(floats)
         metrics[f"{prefix}/rounds_to_target"] = float(np.mean(reached))
+        metrics[f"{prefix}/diverged"] = float(sum(not np.isfinite(h[-1]["train_loss"]) for h in histories))
         rows.append(f"| {split} | {mode} | {algorithm} | {np.mean(stationarity):.2e} ({np.mean(logs):.2f} ± "
                     f"{np.std(logs, ddof=1):.2f}) | {np.mean(consensus):.2e} | {np.mean(accuracy):.4f} ± "
                     f"{np.std(accuracy, ddof=1):.4f} | {floats:.3g} | {np.mean(reached):.0f} ± {np.std(reached, ddof=1):.0f} |")

@@ -77,7 +77,7 @@ def reproduce(cfg: DictConfig, plan, results_dir: Path) -> PaperResults:
         f"worker on average (at most {int(skew['classes_per_worker_max'])}), the top class {skew['top_class_share_mean']:.0%} "
         f"of a shard; i.i.d. shards: {info['iid']['classes_per_worker_mean']:.1f} classes, top class "
         f"{info['iid']['top_class_share_mean']:.0%}.",
-        f"Training: {t.topology} ({train_topology.describe()}), step {t.lr:g} for every algorithm, {t.rounds} "
+        f"Training: {train_topology.describe()}, step {t.lr:g} for every algorithm, {t.rounds} "
         f"communication rounds, metrics every {t.eval_every} rounds at the network average x̄, mini-batch "
         f"{plan.batch_size} in streaming mode; local SGD takes K = {t.local_steps} local steps per round; "
         f"seeds {list(plan.seeds)}. Stationarity is the mean over the last {plan.tail_fraction:.0%} of the "
@@ -87,6 +87,6 @@ def reproduce(cfg: DictConfig, plan, results_dir: Path) -> PaperResults:
         f"{timings['consensus']:.0f} s on {plan.consensus.workers} processes.",
         "", "## The quadratic: DGD's fixed point and gradient tracking", "", *q_rows, "",
         "## Topology: gossip rounds against the spectral gap", "", *c_rows, "",
-        "## Training curves (final values)", "", *t_rows,
+        "## Training curves (final values)", "", *t_rows, "",
     ]
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
