@@ -187,6 +187,23 @@ def build_model(input_dim: int, seed: int, overrides: list[str] = ()) -> tuple[D
     return model, settings
 
 
+@torch.no_grad()
+def average_effect_variance(model: Dklite, batch: dict) -> float:
+    """Posterior variance (standardised outcome units) of the mean effect over the batch's units, the
+    regressors conditioned on all of them (module docstring): each arm's latent variance at the mean
+    feature, which for the linear kernel is the variance of the mean of the units' latent values,
+    plus the arm's noise variance over its size for the arm mean the regressor is centred on."""
+    features = model.encoder(batch["x"])
+    posteriors, _ = model.fit_arms(features, batch["t"], batch["y"])
+    centre = features.mean(0, keepdim=True)
+    variance = 0.0
+    for arm, (gp, posterior) in enumerate(zip(model.gps, posteriors, strict=True)):
+        variance += float(gp.predict(posterior, centre)[1][0])
+        if posterior.noise_precision is not None:
+            variance += 1.0 / (float(posterior.noise_precision) * int((batch["t"] == arm).sum()))
+    return variance
+
+
 def fit_effects(x: np.ndarray, t: np.ndarray, y: np.ndarray, seed: int = 0, keep: float = KEEP,
                 overrides: list[str] = (), progress: bool = True) -> Effects:
     """Fit DKLITE on all units (IHDP hyperparameters) and estimate every unit's effect."""
@@ -208,16 +225,7 @@ def fit_effects(x: np.ndarray, t: np.ndarray, y: np.ndarray, seed: int = 0, keep
     mu0, mu1 = (m.numpy() for m in model.potential_outcomes(batch))
     variance = model.effect_variance(batch).numpy()
     y_std = float(batch["y_std"])
-    with torch.no_grad():  # the posterior of the mean effect over the units (module docstring)
-        features = model.encoder(batch["x"])
-        posteriors, _ = model.fit_arms(features, batch["t"], batch["y"])
-        centre = features.mean(0, keepdim=True)
-        ate_variance = 0.0
-        for arm, (gp, posterior) in enumerate(zip(model.gps, posteriors, strict=True)):
-            ate_variance += float(gp.predict(posterior, centre)[1][0])
-            noise = posterior.noise_precision
-            if noise is not None:
-                ate_variance += 1.0 / (float(noise) * int((batch["t"] == arm).sum()))
+    ate_variance = average_effect_variance(model, batch)
     effect = mu1 - mu0
     return Effects(effect, np.sqrt(np.clip(variance, 0, None)) * y_std, least_certain(variance, keep), mu0, mu1,
                    float(effect.mean()), math.sqrt(ate_variance) * y_std, int(model.stopped_at or trainer.global_step),

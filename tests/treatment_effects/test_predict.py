@@ -98,6 +98,32 @@ def test_standardise_keeps_binary_columns():
     assert z[:, 2].tolist() == [0, 0, 0]
 
 
+def test_average_effect_variance_is_that_of_the_mean_of_the_units_latent_effects():
+    """With the linear kernel, Var(mean_i f_t(z_i)) = 1' Z A^-1 Z' 1 / n^2 (A: the weights' posterior
+    precision, L L'); the code takes it as the latent variance at the mean feature. Plus 1/(beta n_t)
+    per arm for the arm mean."""
+    import torch
+
+    from papers.treatment_effects.data import Replication, replication_batch
+
+    torch.manual_seed(0)
+    model, _ = predict.build_model(3, seed=0)
+    rng = np.random.default_rng(0)
+    t = np.array([0, 1] * 10)
+    batch = replication_batch(Replication("x", rng.normal(size=(20, 3)).astype(np.float32), t, rng.normal(size=20),
+                                          None, None), np.ones(20, dtype=bool))
+    expected = 0.0
+    with torch.no_grad():
+        features = model.encoder(batch["x"])
+        posteriors, _ = model.fit_arms(features, batch["t"], batch["y"])
+        every = features.double()  # the mean is over all units, each arm's regressor predicting at every unit
+        for arm, posterior in enumerate(posteriors):
+            precision = posterior.cholesky @ posterior.cholesky.T
+            expected += float((every @ torch.linalg.inv(precision) @ every.T).sum()) / len(every) ** 2
+            expected += 1 / (float(posterior.noise_precision) * int((batch["t"] == arm).sum()))
+    assert predict.average_effect_variance(model, batch) == pytest.approx(expected, rel=1e-6)
+
+
 @pytest.mark.slow
 def test_ihdp_replication_effects_against_the_true_ones(ihdp_excerpt, tmp_path):
     """All 747 units of IHDP replication 1 as a user's CSV (header, treatment and outcome named): under
