@@ -2,9 +2,9 @@
 
 A shipped network is two files in the paper's `pretrained/` folder: `<stem>.pt`, the bare state dict
 (a fraction of a Lightning checkpoint's size), and `<stem>.json`, its card: the resolved model config
-that rebuilds the network, the data config of the run that trained it (its `root` written relative to
-the repository), the command, experiment and seed, the commit and manifest digest of the scale record
-it belongs to, and the run's test metrics. A test per paper rebuilds the test set from the card and
+that rebuilds the network, the data config of the run that trained it (its `root` written relative
+to the repository, without this machine's cache folders), the command, experiment and seed, the
+commit and manifest digest of the scale record it belongs to, and the run's test metrics. A test per paper rebuilds the test set from the card and
 checks that the shipped weights give the card's test metrics.
 """
 from __future__ import annotations
@@ -33,9 +33,14 @@ def provenance(record: dict) -> dict:
             "manifest_digest": manifest.digest(recorded) if recorded else None}
 
 
-def _relative(path: str) -> str:
-    """An absolute path as seen from the repository (a card holds no machine's paths)."""
-    return os.path.relpath(Path(path).expanduser(), PROJECT_ROOT) if Path(path).expanduser().is_absolute() else path
+def _portable(path: str) -> str:
+    """A data path as seen from the repository (`../shared/...` for the shared data beside it), `DIR`
+    elsewhere: a card holds no machine's paths."""
+    resolved = Path(path).expanduser().resolve()
+    for base in (PROJECT_ROOT.resolve(), PROJECT_ROOT.resolve().parent / "shared"):
+        if resolved.is_relative_to(base):
+            return os.path.relpath(resolved, PROJECT_ROOT.resolve())
+    return "DIR"
 
 
 def card_paths(folder: Path, stem: str) -> tuple[Path, Path]:
@@ -53,9 +58,11 @@ def export_run(run_dir: str | Path, folder: Path, stem: str, trained_by: str) ->
     model_config = OmegaConf.to_container(config.model, resolve=True)
     model = load_model(model_config, run.last_checkpoint)  # proves the config rebuilds the network the weights fit
     data_config = OmegaConf.to_container(config.data, resolve=True)
-    for key in ("root", "data_dir", "cache_dir", "labels_csv"):
+    for key in ("data_dir", "cache_dir"):  # where this machine kept downloads and caches
+        data_config.pop(key, None)
+    for key in ("root", "labels_csv"):
         if isinstance(data_config.get(key), str):
-            data_config[key] = _relative(data_config[key])
+            data_config[key] = _portable(data_config[key])
     record = scale_record(run.root)
     weights, card = card_paths(folder, stem)
     folder.mkdir(parents=True, exist_ok=True)
