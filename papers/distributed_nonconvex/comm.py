@@ -133,8 +133,12 @@ def _worker(rank: int, fn, world_size: int, init_method: str, backend: str, time
         record(failure)
         raise failure from err
     try:
+        # every rank has its connections before any starts (or, with no work, stops and closes them: a peer
+        # still connecting would see "connection closed"), and none closes its own before all are done
+        dist.barrier()
         result = fn(Comm(), payload)
         torch.save(result, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()
     except Exception as err:
         record(err)
         raise

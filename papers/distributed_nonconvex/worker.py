@@ -139,6 +139,7 @@ def main(argv: list[str]) -> None:
         jobs = ex.quadratic_jobs(plan) + ex.training_jobs(plan)
         results = run_jobs(Comm(), {"data": data, "jobs": jobs})
         torch.save({"jobs": jobs, "results": results}, f"{options['out']}.rank{dist.get_rank()}.pt")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -162,3 +162,11 @@ def test_a_port_in_use_is_named():
 def test_bad_launch_arguments_are_named(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         launch(helpers.die_on_rank_one, payload={}, **kwargs)
+
+
+@pytest.mark.slow
+def test_groups_with_no_work_start_and_stop_cleanly():
+    """No rank closes its connections while another is still connecting (a barrier after joining and
+    before leaving): repeated empty launches all succeed."""
+    for _ in range(3):
+        assert launch(run_jobs, 4, {"jobs": [], "progress": False}, timeout_s=60) == [[], [], [], []]
