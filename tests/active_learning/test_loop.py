@@ -82,9 +82,18 @@ def test_plan_checks_name_the_bad_entry():
     plan.benchmarks.digits.batch_size = 0
     with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
         check_plan(plan)
+    plan.benchmarks.digits.batch_size = 5000
+    with pytest.raises(ConfigError, match=r"benchmarks.digits.batch_size=5000 is larger than the unlabelled pool \(1090 points\)"):
+        check_plan(plan)
+    plan = OmegaConf.create(OmegaConf.to_container(PLAN))
+    plan.benchmarks.digits.model.mc_draws = 0
+    with pytest.raises(ConfigError, match="'bald' needs a model that gives uncertainty"):
+        check_plan(plan)
 
 
+@pytest.mark.slow
 def test_a_batch_larger_than_the_pool_is_named_in_one_line():
+    """Through the command line (Hydra's start-up and the imports take seconds; slow under load)."""
     done = subprocess.run([sys.executable, "scripts/reproduce.py", "paper=active_learning", "scale=tiny",
                            "results_dir=/tmp/al_never_written", "scales.tiny.benchmarks.digits.batch_size=5000"],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
