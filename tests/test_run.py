@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+import wandb
 from hydra.errors import MissingConfigException
 
 from common import PROJECT_ROOT, run
@@ -97,6 +98,7 @@ def test_wandb_logger_offline_writes_a_run_with_its_metrics(tmp_path, monkeypatc
     monkeypatch.setenv("WANDB_SILENT", "true")
     epochs = 3
     _train(tmp_path, "logger=wandb", "logger.offline=true", "test=false", f"trainer.max_epochs={epochs}")
+    wandb.finish()  # the run file is written by wandb's service in the background: flush it as a script's exit does
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     records = b"".join(path.read_bytes() for path in runs[0].glob("*.wandb"))
