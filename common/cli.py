@@ -41,14 +41,13 @@ def check_experiment_argument(argv: list[str]) -> None:
                               f"{', '.join(paper_experiments(paper))}")
         papers = sorted(path.name for path in EXPERIMENTS.iterdir() if path.is_dir())
         raise ConfigError(f"experiment={value}: give experiment=<paper>/<name> with <paper> one of {papers} "
-                          f"(every paper has <paper>/tiny)")
+                          f"(each has <paper>/tiny)")
 
 
 def _parse(overrides: list[str]) -> list[Override]:
     try:
         return OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # hydra reports its own grammar errors; let it do so
-        del err
+    except Exception:  # a grammar error: hydra reports it itself when it composes
         return []
 
 
