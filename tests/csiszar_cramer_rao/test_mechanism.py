@@ -1,35 +1,22 @@
 """The mechanism off: the classical Fisher information of p in place of the alpha-metric in the bound
 (alpha = 1 in the bound, the data keep their alpha). configs/paper/csiszar_cramer_rao.yaml lists the
 variant and the claims it must fail; the slow test runs it at tiny scale."""
-import json
-import subprocess
-import sys
-
 import pytest
-from omegaconf import OmegaConf
 
-from common import PROJECT_ROOT
-from common.claims import NOT_REPRODUCED, claims_path, load_claims
+from tests.conftest import (
+    assert_mechanism_claims_marked,
+    assert_mechanism_off_fails,
+    mechanism_variants,
+)
 
 PAPER = "csiszar_cramer_rao"
-VARIANTS = OmegaConf.load(PROJECT_ROOT / "configs" / "paper" / f"{PAPER}.yaml").mechanism_off
 
 
 def test_listed_claims_exist_and_are_marked():
-    claims = {c.id: c for c in load_claims(claims_path(PAPER), ("tiny", "full"))}
-    for variant in VARIANTS.values():
-        for claim_id in variant.must_fail:
-            assert claim_id in claims and "[mechanism]" in claims[claim_id].source, claim_id
+    assert_mechanism_claims_marked(PAPER)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(mechanism_variants(PAPER)))
 def test_mechanism_off_fails_its_claims(tmp_path, name):
-    variant = VARIANTS[name]
-    done = subprocess.run([sys.executable, "scripts/reproduce.py", f"paper={PAPER}", "scale=tiny", f"results_dir={tmp_path}",
-                           'overrides=["trainer.enable_progress_bar=false"]', *variant.args],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 1, done.stderr[-3000:]
-    status = {c["id"]: c["verdict"] for c in json.loads((tmp_path / "metrics.json").read_text())["claims"]}
-    for claim_id in variant.must_fail:
-        assert status[claim_id] == NOT_REPRODUCED, (claim_id, status)
+    assert_mechanism_off_fails(PAPER, name, tmp_path)

@@ -2,35 +2,23 @@
 configs/paper/distributed_nonconvex.yaml lists the variant and the claims it must fail; the slow test runs
 it at tiny scale (with fewer training rounds and local steps to stay short: without tracking GT and D-PSGD
 are the same algorithm, so their difference is exactly 0 whatever the budget)."""
-import json
-import subprocess
-import sys
-
 import pytest
-from omegaconf import OmegaConf
 
-from common import PROJECT_ROOT
-from common.claims import NOT_REPRODUCED, claims_path, load_claims
+from tests.conftest import (
+    assert_mechanism_claims_marked,
+    assert_mechanism_off_fails,
+    mechanism_variants,
+)
 
 PAPER = "distributed_nonconvex"
-VARIANTS = OmegaConf.load(PROJECT_ROOT / "configs" / "paper" / f"{PAPER}.yaml").mechanism_off
 SHORTER = ["scales.tiny.training.rounds=60", "scales.tiny.training.local_steps=2", "scales.tiny.quadratic.rounds=200"]
 
 
 def test_listed_claims_exist_and_are_marked():
-    claims = {c.id: c for c in load_claims(claims_path(PAPER), ("tiny", "mnist_cpu"))}
-    for variant in VARIANTS.values():
-        for claim_id in variant.must_fail:
-            assert claim_id in claims and "[mechanism]" in claims[claim_id].source, claim_id
+    assert_mechanism_claims_marked(PAPER)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(mechanism_variants(PAPER)))
 def test_mechanism_off_fails_its_claims(tmp_path, name):
-    variant = VARIANTS[name]
-    done = subprocess.run([sys.executable, "scripts/reproduce.py", f"paper={PAPER}", "scale=tiny", f"results_dir={tmp_path}",
-                           *variant.args, *SHORTER], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 1, done.stderr[-3000:]
-    status = {c["id"]: c["verdict"] for c in json.loads((tmp_path / "metrics.json").read_text())["claims"]}
-    for claim_id in variant.must_fail:
-        assert status[claim_id] == NOT_REPRODUCED, (claim_id, status)
+    assert_mechanism_off_fails(PAPER, name, tmp_path, SHORTER)

@@ -1,35 +1,22 @@
 """The mechanism off: the MI penalty switched off in the arm that should have it (both arms plain
 ML-VAEs). configs/paper/grouped_disentanglement.yaml lists the variant and the claims it must fail; the
 slow test runs it at tiny scale (the group-size sweep left out to save time)."""
-import json
-import subprocess
-import sys
-
 import pytest
-from omegaconf import OmegaConf
 
-from common import PROJECT_ROOT
-from common.claims import NOT_REPRODUCED, claims_path, load_claims
+from tests.conftest import (
+    assert_mechanism_claims_marked,
+    assert_mechanism_off_fails,
+    mechanism_variants,
+)
 
 PAPER = "grouped_disentanglement"
-VARIANTS = OmegaConf.load(PROJECT_ROOT / "configs" / "paper" / f"{PAPER}.yaml").mechanism_off
 
 
 def test_listed_claims_exist_and_are_marked():
-    claims = {c.id: c for c in load_claims(claims_path(PAPER), tuple(OmegaConf.load(PROJECT_ROOT / "configs" / "paper" / f"{PAPER}.yaml").scales))}
-    for variant in VARIANTS.values():
-        for claim_id in variant.must_fail:
-            assert claim_id in claims and "[mechanism]" in claims[claim_id].source, claim_id
+    assert_mechanism_claims_marked(PAPER)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(mechanism_variants(PAPER)))
 def test_mechanism_off_fails_its_claims(tmp_path, name):
-    variant = VARIANTS[name]
-    done = subprocess.run([sys.executable, "scripts/reproduce.py", f"paper={PAPER}", "scale=tiny", f"results_dir={tmp_path}",
-                           'overrides=["trainer.enable_progress_bar=false"]', *variant.args],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 1, done.stderr[-3000:]
-    status = {c["id"]: c["verdict"] for c in json.loads((tmp_path / "metrics.json").read_text())["claims"]}
-    for claim_id in variant.must_fail:
-        assert status[claim_id] == NOT_REPRODUCED, (claim_id, status)
+    assert_mechanism_off_fails(PAPER, name, tmp_path)
