@@ -5,6 +5,11 @@ within the paper's own reported spread), or meets our own threshold for a claim 
 no number for. *close*: it misses that bound by no more than the claim's stated `close` margin,
 whose reason the claim gives. *not reproduced*: anything else, and it fails the run. A claim
 whose metric no run produced is *not measured*, which fails the run too.
+
+A claim over a rank correlation or an ordering of runs states `n` (the runs, seeds or levels it is
+over) and `p_value` (the metric holding its permutation p-value, from common/stats.py): it is
+reproduced (or close) only when its value meets its bound and that p-value is at most
+P_VALUE_LEVEL, so that chance cannot pass it; the report shows n and p beside the value.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ COMPARISONS = ("at_least", "at_most", "within")
 REPRODUCED, CLOSE, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "close", "not reproduced", "not measured"
 PASSING = (REPRODUCED, CLOSE)
 _FIELDS = {"id", "source", "metric", "compare", "scale", "paper", "spread", "tolerance", "threshold",
-           "close", "close_reason"}
+           "close", "close_reason", "n", "p_value"}
+# The permutation p-value a claim with `p_value` must reach, fixed for every paper before any run.
+P_VALUE_LEVEL = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class Claim:
     threshold: float | None = None
     close: float | None = None
     close_reason: str | None = None
+    n: int | None = None
+    p_value: str | None = None
 
     def _gap(self, value: float) -> float:
         """How far `value` falls short of the reproduced bound (<= 0 when it meets it)."""
@@ -49,10 +58,13 @@ class Claim:
             return (bound - slack) - value
         return value - (bound + slack)
 
-    def judge(self, value: float | None) -> str:
-        if value is None:
+    def judge(self, value: float | None, p_value: float | None = None) -> str:
+        """The verdict on `value`; a claim with a `p_value` metric also needs its measured `p_value`."""
+        if value is None or (self.p_value is not None and p_value is None):
             return NOT_MEASURED
         if not math.isfinite(value):
+            return NOT_REPRODUCED
+        if self.p_value is not None and not p_value <= P_VALUE_LEVEL:
             return NOT_REPRODUCED
         gap = self._gap(value)
         if gap <= 1e-12:
@@ -70,6 +82,8 @@ class Claim:
             text = f"{'≥' if self.compare == 'at_least' else '≤'} {bound:g}{spread}"
         if self.close is not None:
             text += f"; close within {self.close:g}"
+        if self.p_value is not None:
+            text += f"; n = {self.n}, permutation p ≤ {P_VALUE_LEVEL:g}"
         return text
 
 
@@ -78,10 +92,11 @@ class Verdict:
     claim: Claim
     measured: float | None
     measured_sd: float | None = None
+    measured_p: float | None = None
 
     @property
     def status(self) -> str:
-        return self.claim.judge(self.measured)
+        return self.claim.judge(self.measured, self.measured_p)
 
 
 def claims_path(paper: str) -> Path:
@@ -114,7 +129,13 @@ def _claim_from(entry: dict, where: str, scales: tuple[str, ...] | None) -> Clai
         paper_value=_number(entry, "paper", where), spread=_number(entry, "spread", where) or 0.0,
         tolerance=_number(entry, "tolerance", where), threshold=_number(entry, "threshold", where),
         close=_number(entry, "close", where), close_reason=entry.get("close_reason"),
+        n=entry.get("n"), p_value=None if entry.get("p_value") is None else str(entry["p_value"]),
     )
+    if (claim.n is None) != (claim.p_value is None):
+        raise ConfigError(f"{where}: n and p_value go together (how many runs an ordering or correlation is "
+                          "over, and the metric holding its permutation p-value)")
+    if claim.n is not None and (isinstance(claim.n, bool) or not isinstance(claim.n, int) or claim.n < 2):
+        raise ConfigError(f"{where}: n must be a whole number >= 2, got {claim.n!r}")
     if claim.compare == "within" and (claim.paper_value is None or claim.tolerance is None):
         raise ConfigError(f"{where}: 'within' needs both paper and tolerance")
     if claim.compare != "within":
@@ -154,7 +175,8 @@ def load_claims(path: str | Path, scales: tuple[str, ...] | None = None) -> list
 
 def check_claims(claims: list[Claim], metrics: dict[str, float], scale: str) -> list[Verdict]:
     return [
-        Verdict(claim, metrics.get(claim.metric), metrics.get(claim.metric + SD_SUFFIX))
+        Verdict(claim, metrics.get(claim.metric), metrics.get(claim.metric + SD_SUFFIX),
+                None if claim.p_value is None else metrics.get(claim.p_value))
         for claim in claims if claim.scale == scale
     ]
 
@@ -163,6 +185,15 @@ def format_value(value: float | None, sd: float | None = None) -> str:
     if value is None:
         return "—"
     return f"{value:.4g} ± {sd:.2g}" if sd is not None else f"{value:.4g}"
+
+
+def format_measured(claim: dict) -> str:
+    """A record's measured value, with its sd and, for an ordering or correlation, its n and p."""
+    text = format_value(claim["reproduced"], claim.get("reproduced_sd"))
+    if claim.get("n") is not None:
+        p = claim.get("reproduced_p")
+        text += f" (n = {claim['n']}, p = {'—' if p is None else format(p, '.2g')})"
+    return text
 
 
 def verdict_rows(claims: list[dict]) -> list[str]:
@@ -174,7 +205,7 @@ def verdict_rows(claims: list[dict]) -> list[str]:
             verdict += f" ({claim['close_reason']})"
         lines.append(
             f"| {claim['id']} | {claim['source']} | {format_value(claim['paper'])} | {claim['rule']} "
-            f"| {format_value(claim['reproduced'], claim.get('reproduced_sd'))} | {verdict} |"
+            f"| {format_measured(claim)} | {verdict} |"
         )
     return lines
 
@@ -185,6 +216,7 @@ def verdict_record(verdict: Verdict) -> dict:
         "id": claim.id, "source": claim.source, "metric": claim.metric, "paper": claim.paper_value,
         "rule": claim.rule(), "reproduced": verdict.measured, "reproduced_sd": verdict.measured_sd,
         "verdict": verdict.status, "close_reason": claim.close_reason,
+        **({"n": claim.n, "reproduced_p": verdict.measured_p} if claim.p_value is not None else {}),
     }
 
 

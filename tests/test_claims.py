@@ -48,6 +48,19 @@ def test_within_and_our_own_thresholds():
     assert _claim(paper_value=None, threshold=5.0, compare="at_most").judge(5.1) == NOT_REPRODUCED
 
 
+def test_an_ordering_needs_its_permutation_p_value():
+    claim = _claim(paper_value=None, threshold=0.3, n=7, p_value="rho_p")
+    assert claim.judge(0.5, 0.01) == REPRODUCED and claim.judge(0.5, 0.05) == REPRODUCED
+    # The effect is large enough but chance could have given it: not reproduced, however close.
+    assert claim.judge(0.9, 0.06) == NOT_REPRODUCED and claim.judge(0.9, float("nan")) == NOT_REPRODUCED
+    assert claim.judge(0.2, 0.001) == NOT_REPRODUCED
+    assert claim.judge(0.5, None) == NOT_MEASURED
+    verdict = check_claims([claim], {"m": 0.5, "rho_p": 0.2}, "tiny")[0]
+    assert verdict.status == NOT_REPRODUCED and verdict.measured_p == 0.2
+    table = verdict_table(check_claims([claim], {"m": 0.5, "rho_p": 0.012}, "tiny"))
+    assert "0.5 (n = 7, p = 0.012)" in table and "n = 7, permutation p ≤ 0.05" in table and "| reproduced |" in table
+
+
 def test_verdicts_table_shows_mean_and_sd():
     claims = [_claim(id="a", metric="x"), _claim(id="b", metric="y"), _claim(id="c", metric="z", scale="full")]
     verdicts = check_claims(claims, {"x": 0.95, "x.sd": 0.01, "y": 0.5}, scale="tiny")
@@ -79,6 +92,8 @@ def test_report_records_its_manifest_and_goes_stale(tmp_path):
     ("claims:\n  - {id: a, source: s, metric: m, compare: at_least, paper: 1, threshold: 0.9, scale: tiny}\n", "not both"),
     ("claims:\n  - {id: a, source: s, metric: m, compare: at_least, paper: 1, close: 0.1, scale: tiny}\n", "close_reason"),
     ("claims:\n  - {id: a, source: s, metric: m, compare: at_least, paper: 1, margin: 0.1, scale: tiny}\n", "unknown keys"),
+    ("claims:\n  - {id: a, source: s, metric: m, compare: at_least, threshold: 1, p_value: p, scale: tiny}\n", "go together"),
+    ("claims:\n  - {id: a, source: s, metric: m, compare: at_least, threshold: 1, n: 1, p_value: p, scale: tiny}\n", "n must be"),
 ])
 def test_bad_claims_files_are_named(tmp_path, text, message):
     path = tmp_path / "claims.yaml"
