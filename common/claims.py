@@ -173,6 +173,32 @@ def load_claims(path: str | Path, scales: tuple[str, ...] | None = None) -> list
     return claims
 
 
+def mechanism_variants(paper: str) -> dict[str, dict]:
+    """The paper's mechanism-off variants, {name: {"args": [...], "must_fail": [claim ids]}}: each
+    switches off something the paper says matters (`args` are overrides of its reproduce config)
+    and must fail the claims listed. They are judging data, so they live in claims.yaml under
+    `mechanism_off` (editing them stales no record); papers that listed them beside their scales in
+    configs/paper/<paper>.yaml before keep them there until those records are next rerun."""
+    document = yaml.safe_load(claims_path(paper).read_text()) or {}
+    where = f"{claims_path(paper)}: mechanism_off"
+    variants = document.get("mechanism_off")
+    if variants is None:
+        run_config = PROJECT_ROOT / "configs" / "paper" / f"{paper}.yaml"
+        variants = (yaml.safe_load(run_config.read_text()) or {}).get("mechanism_off") if run_config.is_file() else None
+        where = f"{run_config}: mechanism_off"
+    ids = {claim.id for claim in load_claims(claims_path(paper))}
+    checked = {}
+    for name, variant in (variants or {}).items():
+        args, must_fail = (variant or {}).get("args"), (variant or {}).get("must_fail")
+        if not args or not all(isinstance(a, str) and "=" in a for a in args):
+            raise ConfigError(f"{where}.{name}.args must be a list of key=value overrides, got {args!r}")
+        if not must_fail or set(must_fail) - ids:
+            raise ConfigError(f"{where}.{name}.must_fail must name claims of the paper; unknown: "
+                              f"{sorted(set(must_fail or []) - ids) or 'none listed'}")
+        checked[str(name)] = {"args": list(args), "must_fail": list(must_fail)}
+    return checked
+
+
 def check_claims(claims: list[Claim], metrics: dict[str, float], scale: str) -> list[Verdict]:
     return [
         Verdict(claim, metrics.get(claim.metric), metrics.get(claim.metric + SD_SUFFIX),

@@ -17,6 +17,7 @@ import torch
 
 from common import PROJECT_ROOT
 from common.claims import (
+    NOT_REPRODUCED,
     PASSING,
     Verdict,
     check_claims,
@@ -143,13 +144,20 @@ def header_lines(summary: dict) -> list[str]:
     return [*lines, f"Claims: {tally(statuses)}"]
 
 
-def record_path(paper: str, scale: str, results_root: Path | None = None) -> Path:
-    return (results_root or RESULTS_ROOT) / paper / scale / METRICS_FILE
+# The scale whose records of the mechanism-off variants the report shows (each variant runs at tiny).
+MECHANISM_OFF_SCALE = "tiny"
+MECHANISM_OFF_DIR = "mechanism_off"
 
 
-def load_summary(paper: str, scale: str, results_root: Path | None = None) -> dict | None:
-    """A recorded result, its claims judged again by today's claims.yaml from its recorded metrics."""
-    path = record_path(paper, scale, results_root)
+def record_path(paper: str, scale: str, results_root: Path | None = None, variant: str | None = None) -> Path:
+    folder = (results_root or RESULTS_ROOT) / paper / scale
+    return (folder / MECHANISM_OFF_DIR / variant if variant else folder) / METRICS_FILE
+
+
+def load_summary(paper: str, scale: str, results_root: Path | None = None, variant: str | None = None) -> dict | None:
+    """A recorded result (of the paper, or of its mechanism-off `variant`), its claims judged again
+    by today's claims.yaml from its recorded metrics."""
+    path = record_path(paper, scale, results_root, variant)
     if not path.is_file():
         return None
     summary = json.loads(path.read_text())
@@ -186,6 +194,32 @@ def results_block(summary: dict, figures_from: str | None = None) -> list[str]:
         folder = f"{figures_from}/results/{summary['paper']}/{summary['scale']}"
         for name in summary.get("figures", [])[:FIGURES_IN_README]:
             lines += ["", f"![{Path(name).stem}]({folder}/{name})"]
+    return lines
+
+
+def mechanism_off_block(paper: str, variants: dict, results_root: Path | None = None) -> list[str]:
+    """The paper's mechanism-off variants beside its claims: for each, what switches it off, the
+    claims it must fail and how its tiny record judged them (today's claims, recorded metrics)."""
+    if not variants:
+        return []
+    lines = [
+        f"Mechanism switched off (each a `{MECHANISM_OFF_SCALE}` run: `make reproduce-{paper} SCALE="
+        f"{MECHANISM_OFF_SCALE} ARGS=switch_off=<variant>`; it must fail the claims listed):",
+        "",
+        "| variant | switched off by | claims it must fail: verdict | fails them |",
+        "|---|---|---|---|",
+    ]
+    for name, variant in variants.items():
+        summary = load_summary(paper, MECHANISM_OFF_SCALE, results_root, variant=name)
+        args = ", ".join(f"`{arg}`" for arg in variant["args"])
+        if summary is None:
+            lines.append(f"| {name} | {args} | {', '.join(variant['must_fail'])} | no record |")
+            continue
+        status = {claim["id"]: claim["verdict"] for claim in summary["claims"]}
+        verdicts = ", ".join(f"{claim}: {status.get(claim, 'not a claim')}" for claim in variant["must_fail"])
+        fails = all(status.get(claim) == NOT_REPRODUCED for claim in variant["must_fail"])
+        stale = " (stale)" if is_stale(summary) else ""
+        lines.append(f"| {name} | {args} | {verdicts} | {'yes' if fails else '**no**'}{stale} |")
     return lines
 
 

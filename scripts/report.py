@@ -11,11 +11,13 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from common.claims import PASSING  # noqa: E402
+from common.claims import PASSING, mechanism_variants  # noqa: E402
 from common.report import (  # noqa: E402
+    MECHANISM_OFF_SCALE,
     is_stale,
     load_summary,
     marked_scales,
+    mechanism_off_block,
     missing_block,
     replace_marked_block,
     results_block,
@@ -53,6 +55,7 @@ def main() -> None:
         title = (yaml.safe_load(claims_file.read_text()) or {}).get("title", paper)
         cells = []
         scales = list(compose("reproduce", [f"paper={paper}"]).scales)
+        variants = mechanism_variants(paper)
         readme = claims_file.parent / "README.md"
         text = readme.read_text() if readme.is_file() else ""
         for scale in scales:
@@ -63,9 +66,12 @@ def main() -> None:
                 continue
             found = True
             cells.append(scale_cell(summary))
-            lines += [f"### {paper} `{scale}`", "", *results_block(summary), ""]
+            switched_off = mechanism_off_block(paper, variants) if scale == MECHANISM_OFF_SCALE else []
+            switched_off = ["", *switched_off] if switched_off else []
+            lines += [f"### {paper} `{scale}`", "", *results_block(summary), *switched_off, ""]
             if scale in marked_scales(text):
-                text = replace_marked_block(text, f"results:{scale}", results_block(summary, figures_from="../.."))
+                text = replace_marked_block(text, f"results:{scale}",
+                                            [*results_block(summary, figures_from="../.."), *switched_off])
         if text:
             readme.write_text(text)
         rows.append((paper, title, cells))

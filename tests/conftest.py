@@ -5,13 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from common import PROJECT_ROOT  # noqa: E402
-from common.claims import NOT_REPRODUCED, PASSING, claims_path, load_claims  # noqa: E402
+from common.claims import NOT_REPRODUCED, PASSING, claims_path, load_claims, mechanism_variants  # noqa: E402
 from tests.humbug_cnn import excerpt as humbug_excerpt  # noqa: E402
 from tests.shared_data import EXCERPTS, SHARED_DATA, excerpt_fixture  # noqa: E402, F401 (SHARED_DATA: some tests import it from here)
 
@@ -88,24 +87,19 @@ def reproduce_tiny(paper: str, results_dir: Path, overrides: list[str] = (), arg
     return summary, result.stderr
 
 
-def mechanism_variants(paper: str) -> dict:
-    """configs/paper/<paper>.yaml's `mechanism_off`: {name: {args, must_fail}}."""
-    return dict(OmegaConf.load(PROJECT_ROOT / "configs" / "paper" / f"{paper}.yaml").get("mechanism_off", {}))
-
-
 def assert_mechanism_claims_marked(paper: str) -> None:
     """Every claim a variant must fail exists and says `[mechanism]` in its source."""
     claims = {c.id: c for c in load_claims(claims_path(paper))}
     for variant in mechanism_variants(paper).values():
-        for claim_id in variant.must_fail:
+        for claim_id in variant["must_fail"]:
             assert claim_id in claims and "[mechanism]" in claims[claim_id].source, claim_id
 
 
 def assert_mechanism_off_fails(paper: str, name: str, results_dir: Path, arguments: list[str] = ()) -> None:
     """The tiny reproduction with variant `name` switched off exits 1 and fails each claim it lists."""
     variant = mechanism_variants(paper)[name]
-    summary, stderr = reproduce_tiny(paper, results_dir, arguments=[*variant.args, *arguments], expect_pass=False)
+    summary, stderr = reproduce_tiny(paper, results_dir, arguments=[*variant["args"], *arguments], expect_pass=False)
     assert summary is not None, stderr[-3000:]
     status = {c["id"]: c["verdict"] for c in summary["claims"]}
-    for claim_id in variant.must_fail:
+    for claim_id in variant["must_fail"]:
         assert status[claim_id] == NOT_REPRODUCED, (claim_id, status)
