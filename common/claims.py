@@ -176,7 +176,8 @@ def load_claims(path: str | Path, scales: tuple[str, ...] | None = None) -> list
 def mechanism_variants(paper: str) -> dict[str, dict]:
     """The paper's mechanism-off variants, {name: {"args": [...], "must_fail": [claim ids]}}: each
     switches off something the paper says matters (`args` are overrides of its reproduce config)
-    and must fail the claims listed. They are judging data, so they live in claims.yaml under
+    and must fail the claims listed; `test`, when given, is the paper's own slow test that shows it
+    on a shorter run (reusing trained runs, or only the experiment the claims judge). They are judging data, so they live in claims.yaml under
     `mechanism_off` (editing them stales no record); papers that listed them beside their scales in
     configs/paper/<paper>.yaml before keep them there until those records are next rerun."""
     document = yaml.safe_load(claims_path(paper).read_text()) or {}
@@ -196,6 +197,8 @@ def mechanism_variants(paper: str) -> dict[str, dict]:
             raise ConfigError(f"{where}.{name}.must_fail must name claims of the paper; unknown: "
                               f"{sorted(set(must_fail or []) - ids) or 'none listed'}")
         checked[str(name)] = {"args": list(args), "must_fail": list(must_fail)}
+        if (variant or {}).get("test"):
+            checked[str(name)]["test"] = str(variant["test"])
     return checked
 
 
