@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from common import PROJECT_ROOT, run
+from common.orchestrator import switch_mechanism_off
 
 READMES = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "papers").glob("*/README.md"))]
 # Placeholders a README uses for the user's own paths, and stand-ins that exist here.
@@ -84,9 +85,14 @@ def _dry_run(words: list[str]) -> None:
         assert code in (0, None), f"predict --check exits {code}"
         return
     config_name = re.search(r'config_name="(\w+)"', (PROJECT_ROOT / script).read_text()).group(1)
+    # reproduce.py takes switch_off=<variant> off the command line before Hydra composes the rest
+    variants = [w.removeprefix("switch_off=") for w in arguments if w.startswith("switch_off=")]
+    arguments = [w for w in arguments if not w.startswith("switch_off=")]
     cfg = run._compose(config_name, _first_job([w for w in arguments if w != "-m"]), return_hydra_config=True)
     if config_name == "reproduce":  # what the orchestrator checks first
         assert cfg.scale in cfg.scales, f"scale={cfg.scale} is not a scale of paper={cfg.paper}: {list(cfg.scales)}"
+        for variant in variants:
+            switch_mechanism_off(cfg, variant)
 
 
 @pytest.fixture(scope="module")
