@@ -35,8 +35,13 @@ def choose_pairs(count: int, n_codes: int, seed: int) -> list[tuple[int, int]]:
 def geodesic_pairs(
     manifold, codes: torch.Tensor, pairs: int, seed: int = 0, points: int = 20, iterations: int = 100,
     resolution: int = 20, metrics=("riemann", "finsler"), extra_starts: dict[str, list[torch.Tensor]] | None = None,
+    pair_indices: list[tuple[int, int]] | None = None, bounds=None,
 ) -> tuple[dict[str, float], dict]:
     """Geodesics for `pairs` random pairs of codes; per pair L_F(gamma_F) / L_R(gamma_R) and more.
+
+    `pair_indices` (optional) names the pairs of rows of `codes` instead (then `pairs` must equal its
+    length), e.g. the starfish's centre to each arm tip; `bounds` (optional) the latent box of the
+    grid initialisation, by default that of `codes`.
 
     `extra_starts[metric][k]` (optional) is a further curve for pair k, e.g. another metric's geodesic
     found elsewhere: the solve under `metric` is then also run from it, and the shortest (under
@@ -50,8 +55,13 @@ def geodesic_pairs(
             raise ConfigError(f"extra_starts names metric {metric!r}, not one of the solved metrics {tuple(metrics)}")
         if len(curves_given) != pairs:
             raise ConfigError(f"extra_starts[{metric!r}] has {len(curves_given)} curves for {pairs} pairs")
-    bounds = latent_bounds(codes)
-    chosen = choose_pairs(pairs, len(codes), seed)
+    bounds = bounds or latent_bounds(codes)
+    if pair_indices is not None:
+        chosen = [(int(i), int(j)) for i, j in pair_indices]
+        if len(chosen) != pairs or any(not (0 <= i < len(codes) and 0 <= j < len(codes)) or i == j for i, j in chosen):
+            raise ConfigError(f"pair_indices must be {pairs} pairs of distinct rows of the {len(codes)} codes, got {chosen}")
+    else:
+        chosen = choose_pairs(pairs, len(codes), seed)
     curves = {metric: [] for metric in metrics}
     rows = []
     for k, (i, j) in enumerate(chosen):

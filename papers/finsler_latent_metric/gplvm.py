@@ -50,7 +50,8 @@ def matern52_gradient(x: torch.Tensor, inducing: torch.Tensor, lengthscale: torc
 class SparseGPLVM(ReproModule):
     def __init__(
         self, data_dim: int, latent_dim: int = 2, inducing_points: int = 64, stochastic: bool = True,
-        jitter: float = 1e-6, init_noise: float = 0.1, projection_iterations: int = 100, optimizer=None,
+        jitter: float = 1e-6, init_noise: float = 0.1, projection_iterations: int = 100,
+        lengthscale_bounds: tuple[float, float] | None = None, outputscale_min: float | None = None, optimizer=None,
         scheduler=None, cpu_threads: int | None = 1,
     ):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
@@ -62,6 +63,12 @@ class SparseGPLVM(ReproModule):
             raise ConfigError(f"model.latent_dim ({latent_dim}) must be <= model.data_dim ({data_dim}) for the PCA start")
         if not jitter > 0 or not init_noise > 0:
             raise ConfigError(f"model.jitter and model.init_noise must be > 0, got {jitter} and {init_noise}")
+        if lengthscale_bounds is not None:
+            if len(lengthscale_bounds) != 2 or not 0 < float(lengthscale_bounds[0]) <= float(lengthscale_bounds[1]):
+                raise ConfigError(f"model.lengthscale_bounds must be [low, high] with 0 < low <= high, got {lengthscale_bounds}")
+            lengthscale_bounds = [float(b) for b in lengthscale_bounds]
+        if outputscale_min is not None and not outputscale_min > 0:
+            raise ConfigError(f"model.outputscale_min must be > 0 (or null), got {outputscale_min}")
         lr = getattr(optimizer, "keywords", {}).get("lr")
         if lr is not None and not lr > 0:
             raise ConfigError(f"model.optimizer.lr must be > 0, got {lr}")
@@ -174,6 +181,25 @@ class SparseGPLVM(ReproModule):
         optimiser.step(closure)
         return codes.detach()
 
+    @torch.no_grad()
+    def clamp_hyperparameters(self) -> None:
+        """The authors' clamps after every optimiser step (their models/train.py clamps Pyro's unconstrained,
+        i.e. log, lengthscale to [0.01, 0.5] and log variance to >= 0.1): here the same bounds on the
+        lengthscales and the outputscale themselves (exp(0.01), exp(0.5), exp(0.1)); null: no clamp."""
+        h = self.hparams
+        if h.lengthscale_bounds is not None:
+            low, high = h.lengthscale_bounds
+            base = self.kernel.base_kernel
+            base.lengthscale = base.lengthscale.clamp(low, high)
+        if h.outputscale_min is not None:
+            self.kernel.outputscale = self.kernel.outputscale.clamp_min(h.outputscale_min)
+
+    def on_fit_start(self) -> None:
+        self.clamp_hyperparameters()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.clamp_hyperparameters()
+
     # ---------------------------------------------------------------- Lightning
     def training_step(self, batch, batch_idx):
         y, index = batch
@@ -185,6 +211,8 @@ class SparseGPLVM(ReproModule):
         loss = self.loss(self.latent[rows], y.to(DTYPE))
         self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
         self.log("train/noise", self.noise, batch_size=len(y))
+        self.log("train/lengthscale_min", self.kernel.base_kernel.lengthscale.min(), batch_size=len(y))
+        self.log("train/outputscale", self.kernel.outputscale, batch_size=len(y))
         return loss
 
     def _evaluate(self, batch, stage: str):
@@ -202,6 +230,10 @@ class SparseGPLVM(ReproModule):
         self.log(f"{stage}/mse", float(mse), batch_size=len(y))
         self.log(f"{stage}/loss", float(loss), batch_size=len(y))
         self.log(f"{stage}/noise", float(self.noise.detach()), batch_size=len(y))
+        lengthscale = self.kernel.base_kernel.lengthscale.detach().reshape(-1)
+        self.log(f"{stage}/lengthscale_min", float(lengthscale.min()), batch_size=len(y))
+        self.log(f"{stage}/lengthscale_max", float(lengthscale.max()), batch_size=len(y))
+        self.log(f"{stage}/outputscale", float(self.kernel.outputscale.detach()), batch_size=len(y))
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")

@@ -9,8 +9,14 @@
 4. The Fisher-Rao pullback of a Bernoulli VAE (Arvanitidis et al. 2022): geodesics against
    straight lines and against the geodesics of the Euclidean pullback of the decoded probabilities.
 
-`overrides=["model.stochastic=false"]` switches the decoders' variance off (Sigma = 0) everywhere,
-including the convergence experiment's Jacobian samples: the mechanism-off run.
+`scales.<scale>.stochastic=false` (or `overrides=["model.stochastic=false"]`) switches the decoders'
+variance off (Sigma = 0) everywhere, including the convergence experiment's Jacobian samples: the
+mechanism-off run (configs/paper/finsler_latent_metric.yaml, `mechanism_off.sigma_zero`).
+
+On the starfish (experiments named in `geodesics.endpoints`), geodesics run from the starfish's centre
+to the tip of each of its five arms, as in the authors' figures; elsewhere between random pairs of
+test codes. The Fisher-Rao comparison with the mean pullback is over the seeds in
+`experiment_seeds.fisher`, with a sign-flip permutation p-value (common/stats.py).
 """
 from __future__ import annotations
 
@@ -22,8 +28,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from common.errors import ConfigError
 from common.experiment import PaperResults, load_trained_run, mean_and_sd, train_experiment
+from common.stats import compare
 from papers.finsler_latent_metric.convergence import plot_convergence, run_convergence
+from papers.finsler_latent_metric.data import inverse_stereographic, load_source
 from papers.finsler_latent_metric.geodesics import (
     geodesic_pairs,
     latent_bounds,
@@ -55,14 +64,47 @@ def monte_carlo_check(samples: int, seed: int = 0) -> float:
     return worst
 
 
-def analyse_decoder(run_dir: str, plan, seed: int) -> tuple[dict[str, float], dict]:
+def starfish_landmarks(datamodule, quantile: float = 0.95) -> torch.Tensor:
+    """The starfish's centre and the tips of its arms in the data space (as the data module standardised it):
+    row 0 the image of the plane's origin, rows 1..5 per arm the point at the `quantile` of its distance
+    from the centre (the sphere's z grows with the plane radius; the quantile avoids the outermost outlier)."""
+    h = datamodule.hparams
+    if h.source != "starfish_sphere":
+        raise ConfigError(f"origin_to_tips geodesics need data.source=starfish_sphere, got {h.source!r}")
+    raw, labels = load_source(h.source, h.root, h.data_dir, h.n_points, h.split_seed, h.noise, h.mnist_count,
+                              h.n_circles)
+    centre = inverse_stereographic(np.zeros((1, 2)))
+    if h.standardise:
+        mean = raw.mean(0)
+        scale = (raw - mean).std()
+        centre = (centre - mean) / scale
+    tips = []
+    for arm in np.unique(labels):
+        members = np.flatnonzero(labels == arm)
+        ordered = members[np.argsort(raw[members, 2])]
+        tips.append(int(ordered[int(quantile * (len(ordered) - 1))]))
+    points = torch.cat([torch.as_tensor(centre, dtype=datamodule.x_all.dtype), datamodule.x_all[tips]])
+    return points
+
+
+def analyse_decoder(run_dir: str, plan, seed: int, name: str = "") -> tuple[dict[str, float], dict]:
     datamodule, model = load_trained_run(run_dir)
     manifold = model.geometry()
     codes_test = manifold.encode_mean(datamodule.x_all[datamodule.test_idx])
     codes_all = manifold.encode_mean(datamodule.x_all)
     geo = plan.geodesics
-    metrics, raw = geodesic_pairs(manifold, codes_test, pairs=int(geo.pairs), seed=seed, points=int(geo.points),
-                                  iterations=int(geo.iterations), resolution=int(geo.resolution))
+    endpoints = (geo.get("endpoints") or {}).get(name, "random_test_pairs")
+    if endpoints == "origin_to_tips":
+        ends = manifold.encode_mean(starfish_landmarks(datamodule)).detach()
+        metrics, raw = geodesic_pairs(manifold, ends, pairs=len(ends) - 1, seed=seed, points=int(geo.points),
+                                      iterations=int(geo.iterations), resolution=int(geo.resolution),
+                                      pair_indices=[(0, k) for k in range(1, len(ends))],
+                                      bounds=latent_bounds(codes_all))
+    elif endpoints == "random_test_pairs":
+        metrics, raw = geodesic_pairs(manifold, codes_test, pairs=int(geo.pairs), seed=seed, points=int(geo.points),
+                                      iterations=int(geo.iterations), resolution=int(geo.resolution))
+    else:
+        raise ConfigError(f"geodesics.endpoints.{name} must be origin_to_tips or random_test_pairs, got {endpoints!r}")
     near = pointwise_gap(manifold, codes_test)
     grid = pointwise_gap(manifold, latent_grid(latent_bounds(codes_all), 12))
     metrics.update({"gap/near_data_mean": near["mean"], "gap/grid_mean": grid["mean"], "gap/grid_max": grid["max"],
@@ -124,7 +166,7 @@ def _without_variance_override(cfg: DictConfig) -> DictConfig:
 def reproduce(cfg: DictConfig, plan, results_dir: Path) -> PaperResults:
     results_dir = Path(results_dir)
     torch.set_num_threads(1)
-    stochastic = not variance_switched_off(cfg)
+    stochastic = bool(plan.get("stochastic", True)) and not variance_switched_off(cfg)
     metrics: dict[str, float] = {"mc/nakagami_max_rel_error": monte_carlo_check(int(plan.monte_carlo_samples))}
     figures, sections = [], []
 
@@ -147,20 +189,44 @@ def reproduce(cfg: DictConfig, plan, results_dir: Path) -> PaperResults:
     for name, experiment in plan.experiments.items():
         is_fisher = name == "fisher"
         per_seed, first_raw = [], None
-        for seed in plan.seeds:
+        seeds = (plan.get("experiment_seeds") or {}).get(name, plan.seeds)
+        for seed in seeds:
             train_cfg = _without_variance_override(cfg) if is_fisher else cfg
             # a GP-LVM experiment (gplvm_<data>) reads the same data, hence the same root, as <data>
             roots = plan.get("roots") or {}
             root = roots.get(name) or roots.get(name.removeprefix("gplvm_"))
             extra = [f"data.root={root}"] if root else []
+            if not stochastic and not is_fisher:
+                extra.append(VARIANCE_OFF)
             trained = train_experiment(train_cfg, experiment, extra, seed=int(seed))
             run_dir = trained.pop("run_dir")
-            analysed, raw = (analyse_fisher if is_fisher else analyse_decoder)(run_dir, plan, int(seed))
+            if is_fisher:
+                analysed, raw = analyse_fisher(run_dir, plan, int(seed))
+            else:
+                analysed, raw = analyse_decoder(run_dir, plan, int(seed), name)
             analysed.update({k: float(v) for k, v in trained.items() if k.startswith("test/") and isinstance(v, int | float)})
             per_seed.append(analysed)
             first_raw = first_raw or raw
         summary = mean_and_sd(per_seed)
         metrics.update({f"{name}/{key}": value for key, value in summary.items()})
+        if is_fisher and len(per_seed) >= 2:
+            # Fisher-Rao against the mean pullback, each solved from its own starts only (grid path or
+            # straight line): per seed the mean excess L_FR(mean-pullback geodesic) / L_FR(FR geodesic) - 1
+            # over the pairs; sign-flip permutation p-value over the seeds, margin = mean / seed sd
+            excess = np.array([row["mean_pullback_geodesic_excess_default_solve_mean"] for row in per_seed])
+            test = compare(excess, np.zeros_like(excess), paired=True, alternative="greater")
+            metrics.update(test.as_metrics(f"{name}/fr_vs_mean_pullback"))
+            if test.sd_difference > 0:
+                metrics[f"{name}/fr_vs_mean_pullback/mean_over_sd"] = test.mean_difference / test.sd_difference
+            sections += [
+                "## Fisher-Rao against the mean pullback", "",
+                f"Per seed ({list(seeds)}), mean over pairs of L_FR(mean-pullback geodesic) / L_FR(Fisher-Rao geodesic) - 1,"
+                " each solved from its own grid path or straight line: "
+                + ", ".join(f"{value:+.5f}" for value in excess)
+                + f". Mean {test.mean_difference:+.5f}, seed sd {test.sd_difference:.5f}, sign-flip p = {test.p_value:.3f}"
+                f" (n = {len(excess)}). With the Fisher-Rao solve also started from the mean-pullback geodesic"
+                " (>= 0 by construction): mean excess "
+                f"{summary['mean_pullback_geodesic_excess_mean']:+.5f}.", ""]
         if is_fisher:
             figures.append(results_dir / f"{name}_latent.png")
             plot_fisher(first_raw, figures[-1], f"{name}: Fisher-Rao geodesics (solid) and mean-pullback geodesics (dashed)")
@@ -177,7 +243,9 @@ def reproduce(cfg: DictConfig, plan, results_dir: Path) -> PaperResults:
         figures.append(results_dir / "length_ratio_vs_dimension.png")
         plot_ratio_vs_dimension(ratio_rows, figures[-1])
         sections += [
-            "## Geodesic lengths: Finsler / Riemann per pair of test codes", "",
+            "## Geodesic lengths: Finsler / Riemann per pair of codes", "",
+            "Pairs: " + "; ".join(f"{n}: {e}" for n, e in (plan.geodesics.get("endpoints") or {}).items())
+            + "; the others: random pairs of test codes.", "",
             f"Seeds: {list(plan.seeds)}; mean over seeds (± sd).", "",
             "| data | D | ratio mean | ratio min | ratio max | 1 − F/|v|_G near data | on the latent grid (mean / max) |",
             "|---|---|---|---|---|---|---|",

@@ -216,3 +216,21 @@ def test_fashion_mnist_content_is_checked_whatever_the_compression(tmp_path, mon
     (tmp_path / "level9" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels[:-1] + b"\1"))
     with pytest.raises(DataError, match="not the FashionMNIST test file"):
         finsler.load_fashion_mnist(tmp_path / "level9", tmp_path, 2)
+
+
+def test_far_from_data_prior_variance_is_fixed_for_every_experiment():
+    """The VAE's prior variance far from the data (far_variance) and its feature length (bandwidth_scale) are
+    stated once, 1 (the standardised data's variance per coordinate), not set per data set."""
+    from hydra import compose, initialize_config_dir
+
+    from common import CONFIG_DIR
+
+    folder = CONFIG_DIR / "experiment" / "finsler_latent_metric"
+    seen = 0
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        for path in sorted(folder.glob("*.yaml")):
+            cfg = compose(config_name="train", overrides=[f"experiment=finsler_latent_metric/{path.stem}"])
+            if cfg.model._target_.endswith("StochasticDecoderVAE"):
+                seen += 1
+                assert cfg.model.far_variance == 1.0 and cfg.model.bandwidth_scale == 1.0, path.name
+    assert seen >= 7

@@ -187,3 +187,33 @@ def test_lightning_training_checkpoint_and_full_batch_check(tmp_path):
         pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    enable_model_summary=False, num_sanity_val_steps=0).fit(
             SparseGPLVM(data_dim=3, inducing_points=10, optimizer=torch.optim.Adam), datamodule=small)
+
+
+def test_authors_clamps_hold_after_every_step_and_bad_bounds_are_refused():
+    """models/train.py of the authors clamps log lengthscale to [0.01, 0.5] and log variance to >= 0.1 after
+    each step: the lengthscales stay in [e^0.01, e^0.5] and the outputscale >= e^0.1, from any start."""
+    data = FinslerDataModule(source="starfish_sphere", n_points=120, batch_size=1000)
+    low, high, floor = 1.010050167, 1.648721271, 1.105170918
+    model = SparseGPLVM(data_dim=3, inducing_points=10, lengthscale_bounds=[low, high], outputscale_min=floor,
+                        optimizer=functools.partial(torch.optim.AdamW, lr=0.05))
+    model.kernel.base_kernel.lengthscale = torch.tensor([[0.2, 5.0]], dtype=DT)
+    model.kernel.outputscale = torch.tensor(0.3, dtype=DT)
+    trainer = pl.Trainer(max_epochs=15, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         limit_val_batches=0)
+    trainer.fit(model, datamodule=data)
+    lengthscale = model.kernel.base_kernel.lengthscale.detach().reshape(-1)
+    assert (lengthscale >= low - 1e-9).all() and (lengthscale <= high + 1e-9).all()
+    assert float(model.kernel.outputscale) >= floor - 1e-9
+    # the clamp itself on a model out of bounds
+    model.kernel.base_kernel.lengthscale = torch.tensor([[0.5, 3.0]], dtype=DT)
+    model.clamp_hyperparameters()
+    assert torch.allclose(model.kernel.base_kernel.lengthscale.detach().reshape(-1),
+                          torch.tensor([low, high], dtype=DT))
+    adamw = functools.partial(torch.optim.AdamW, lr=1e-2)
+    with pytest.raises(ConfigError, match="lengthscale_bounds"):
+        SparseGPLVM(data_dim=3, lengthscale_bounds=[2.0, 1.0], optimizer=adamw)
+    with pytest.raises(ConfigError, match="lengthscale_bounds"):
+        SparseGPLVM(data_dim=3, lengthscale_bounds=[1.0], optimizer=adamw)
+    with pytest.raises(ConfigError, match="outputscale_min"):
+        SparseGPLVM(data_dim=3, outputscale_min=0.0, optimizer=adamw)
