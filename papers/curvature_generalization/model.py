@@ -39,20 +39,31 @@ TRAJECTORY_FILE = "curvature_trajectory.json"
 
 
 class MLP(nn.Module):
-    """in → width (× depth hidden layers) → classes, PyTorch's default (Kaiming-uniform) init."""
+    """in → width (× depth hidden layers) → classes, PyTorch's default (Kaiming-uniform) init.
+
+    `bottleneck` (an int, depth >= 2) makes the last hidden layer that narrow whatever `width` is:
+    the width study's mechanism-off variant. A wide network with a narrow layer before the read-out
+    is not over-parameterised in every layer, and the transition to linearity that makes the
+    gradient nearly orthogonal to H in wide networks does not happen (Liu, Zhu and Belkin, 2020)."""
 
     def __init__(self, in_features: int = 64, width: int = 32, depth: int = 1, classes: int = 10,
-                 activation: str = "tanh"):
+                 activation: str = "tanh", bottleneck: int | None = None):
         super().__init__()
         if width < 1 or depth < 0 or in_features < 1 or classes < 2:
             raise ConfigError(f"MLP needs width >= 1, depth >= 0, in_features >= 1, classes >= 2; "
                               f"got {width}, {depth}, {in_features}, {classes}")
         if activation not in ACTIVATIONS:
             raise ConfigError(f"model.net.activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if bottleneck is not None and (int(bottleneck) < 1 or depth < 2):
+            raise ConfigError(f"model.net.bottleneck needs depth >= 2 and a width >= 1 (or null); "
+                              f"got bottleneck {bottleneck} with depth {depth}")
+        sizes = [width] * depth
+        if bottleneck is not None:
+            sizes[-1] = int(bottleneck)
         layers, size = [], in_features
-        for _ in range(depth):
-            layers += [nn.Linear(size, width), ACTIVATIONS[activation]()]
-            size = width
+        for hidden in sizes:
+            layers += [nn.Linear(size, hidden), ACTIVATIONS[activation]()]
+            size = hidden
         layers.append(nn.Linear(size, classes))
         self.layers = nn.Sequential(*layers)
 
