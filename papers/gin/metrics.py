@@ -16,12 +16,17 @@ def class_stds(z: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor) -> 
     return torch.stack([z[labels == c].std(0, unbiased=False) for c in classes])
 
 
+VARIANCES = ("empirical", "unit", "learned")
+
+
 def gin_nll(
     z: torch.Tensor,
     labels: torch.Tensor,
     log_det: torch.Tensor | float = 0.0,
     min_per_class: int = 2,
     variance: str = "empirical",
+    mu: torch.Tensor | None = None,
+    log_sig: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, int]:
     """The paper's loss: Gaussian NLL per dimension with the class mean and std of this batch.
 
@@ -33,9 +38,22 @@ def gin_nll(
 
     `variance="unit"` is the ablation with a unit-variance prior around the class means:
     0.5 mean_d (z_d − μ_{c,d})² + 0.5 log 2π − log|det J| / D.
+
+    `variance="learned"` is the authors' other option (`empirical_vars=False` in vislearn/GIN): a
+    per-class mean `mu` (classes, D) and log-std `log_sig` (classes, D) trained with the flow,
+    mean_d [0.5 (z_d − μ_{c,d})² e^{−2 log σ_{c,d}} + log σ_{c,d}] + 0.5 log 2π − log|det J| / D;
+    labels index the rows of `mu` directly and no sample is left out.
     """
-    if variance not in ("empirical", "unit"):
-        raise ValueError(f"variance must be 'empirical' or 'unit', got {variance!r}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if variance == "learned":
+        if mu is None or log_sig is None:
+            raise ValueError("variance='learned' needs the prior's mu and log_sig")
+        if len(z) == 0:
+            return None, 0
+        m, ls = mu[labels], log_sig[labels]
+        loss = (0.5 * (z - m) ** 2 * torch.exp(-2 * ls) + ls).mean(1) + HALF_LOG_2PI
+        return (loss - log_det / z.shape[1]).mean(), 0
     classes, counts = torch.unique(labels, return_counts=True)
     usable = classes[counts >= min_per_class]
     keep = torch.isin(labels, usable)
@@ -72,8 +90,11 @@ def knee(values: np.ndarray, fraction: float = 0.5) -> int:
 
     The drop is the ratio of consecutive sorted values, searched among the first `fraction` of
     the dimensions, so that the steep fall of the last, least-used dimensions (visible in the
-    paper's EMNIST spectrum too) cannot be taken for the knee.
+    paper's EMNIST spectrum too) cannot be taken for the knee. The fraction a run is judged by is
+    fixed in its config (`model.knee_fraction`), before the run.
     """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"the knee's fraction must be in (0, 1], got {fraction}")
     ordered = np.sort(np.asarray(values, dtype=np.float64))[::-1]
     head = ordered[: max(2, int(np.ceil(len(ordered) * fraction)))]
     ratios = head[:-1] / np.maximum(head[1:], 1e-300)

@@ -3,7 +3,8 @@
 Training (paper section 4 and the authors' code): inputs get N(0, noise_std²) noise; the flow maps
 them to z; the loss is the Gaussian negative log-likelihood per dimension with each class's mean
 and std estimated from the mini-batch, 0.5 + mean_d log σ_{c,d} + 0.5 log 2π, minus log|det J|/D
-(identically zero for GIN). Because the flow cannot change volume, the only way to lower the loss
+(identically zero for GIN); `model.variance=learned` swaps the batch estimates for the authors'
+learned per-class means and log-stds (their `empirical_vars=False`). Because the flow cannot change volume, the only way to lower the loss
 is to squeeze most dimensions to tiny within-class spread and push the variation into a few: the
 informative latent variables, read off the spectrum (per dimension, the RMS over classes of the
 within-class std, sorted).
@@ -39,6 +40,7 @@ class GINModule(ReproModule):
         true_informative_dims: int = 0,
         class_conditional: bool = True,
         variance: str = "empirical",
+        knee_fraction: float = 0.5,
         cpu_threads: int | None = None,
     ):
         super().__init__(optimizer, scheduler, cpu_threads=cpu_threads)
@@ -48,8 +50,10 @@ class GINModule(ReproModule):
             raise ConfigError(f"model.n_classes must be >= 1, got {n_classes}")
         if informative_threshold <= 0:
             raise ConfigError(f"model.informative_threshold must be > 0, got {informative_threshold}")
-        if variance not in ("empirical", "unit"):
-            raise ConfigError(f"model.variance must be 'empirical' or 'unit', got {variance!r}")
+        if variance not in M.VARIANCES:
+            raise ConfigError(f"model.variance must be one of {M.VARIANCES}, got {variance!r}")
+        if not 0 < knee_fraction <= 1:
+            raise ConfigError(f"model.knee_fraction must be in (0, 1], got {knee_fraction}")
         self.save_hyperparameters(ignore=["flow", "optimizer", "scheduler"])
         # A partial flow constructor gets this module's `volume_preserving` (one switch in the config).
         self.flow = flow if isinstance(flow, nn.Module) else flow(volume_preserving=volume_preserving)
@@ -59,6 +63,14 @@ class GINModule(ReproModule):
         self.true_informative_dims = true_informative_dims
         self.class_conditional = class_conditional
         self.variance = variance
+        self.knee_fraction = knee_fraction
+        if variance == "learned":
+            # The authors' learned prior: one mean and log-std per class and latent dim, from zeros.
+            dims = int(np.prod(self.flow.shapes[-1])) if hasattr(self.flow, "shapes") else None
+            if dims is None:
+                raise ConfigError("model.variance=learned needs a flow that reports its output shape (FrEIA SequenceINN)")
+            self.prior_mu = nn.Parameter(torch.zeros(n_classes, dims))
+            self.prior_log_sig = nn.Parameter(torch.zeros(n_classes, dims))
         self.dropped = {"nonfinite": 0, "small_class": 0, "nonfinite_loss": 0}
         self._test_outputs: list[tuple[torch.Tensor, ...]] = []
 
@@ -94,7 +106,11 @@ class GINModule(ReproModule):
         z, log_det = self.flow(x)
         if not self.class_conditional:
             labels = torch.zeros_like(labels)
-        loss, dropped = M.gin_nll(z.reshape(len(z), -1), labels, log_det, variance=self.variance)
+        elif self.variance == "learned" and int(labels.max()) >= len(self.prior_mu):
+            raise ConfigError(f"label {int(labels.max())} out of range for model.n_classes={len(self.prior_mu)}")
+        prior = (self.prior_mu, self.prior_log_sig) if self.variance == "learned" else (None, None)
+        loss, dropped = M.gin_nll(z.reshape(len(z), -1), labels, log_det, variance=self.variance,
+                                  mu=prior[0], log_sig=prior[1])
         if dropped:
             self.dropped["small_class"] += dropped
             warnings.warn(f"gin: {dropped} samples of classes with < 2 members in the batch left out "
@@ -141,7 +157,7 @@ class GINModule(ReproModule):
     def on_test_epoch_end(self):
         z = torch.cat([o[0] for o in self._test_outputs]).double().numpy()
         labels = torch.cat([o[1] for o in self._test_outputs]).numpy()
-        results = analyse_latents(z, labels, self.informative_threshold)
+        results = analyse_latents(z, labels, self.informative_threshold, self.knee_fraction)
         results["inverse_max_error"] = float(max(o[3] for o in self._test_outputs))
         if self._test_outputs[0][2] is not None and self.true_informative_dims > 0:
             latent = torch.cat([o[2] for o in self._test_outputs]).double().numpy()
@@ -150,10 +166,10 @@ class GINModule(ReproModule):
         self._test_outputs = []
 
 
-def analyse_latents(z: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
-    """Spectrum statistics of latents z (n, D) with class labels."""
+def analyse_latents(z: np.ndarray, labels: np.ndarray, threshold: float, knee_fraction: float = 0.5) -> dict[str, float]:
+    """Spectrum statistics of latents z (n, D) with class labels; the knee searched in the first `knee_fraction`."""
     spec = M.spectrum(z, labels)
-    k = M.knee(spec)
+    k = M.knee(spec, knee_fraction)
     ordered = np.sort(spec)[::-1]
     stds = np.stack([z[labels == c].std(0) for c in np.unique(labels) if (labels == c).sum() >= 2])
     loss = 0.5 + np.log(np.maximum(stds, 1e-300)).mean() + M.HALF_LOG_2PI
