@@ -138,3 +138,72 @@ def prior_match(codes: np.ndarray) -> dict[str, float]:
     mean_abs = float(np.abs(codes.mean(0)).mean())
     sd_gap = float(np.abs(codes.std(0) - 1.0).mean())
     return {"code_mean_abs": mean_abs, "code_sd_gap": sd_gap, "prior_gap": mean_abs + sd_gap}
+
+
+def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """The (V-statistic) energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| between two samples of
+    points (rows): 0 for one sample against itself, > 0 when the distributions differ."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or not len(x) or not len(y):
+        raise ValueError(f"energy_distance needs two non-empty (n, d) samples of one d, got {x.shape} and {y.shape}")
+
+    def mean_distance(a, b):
+        squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+        return float(np.sqrt(np.clip(squared, 0, None)).mean())
+
+    return 2 * mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y)
+
+
+def prior_energy(codes: np.ndarray, seed: int = 0, max_points: int = 1000, permutations: int = 199) -> dict[str, float]:
+    """How far codes are from the N(0, I) prior, by a two-sample energy statistic against as many
+    prior samples (at most `max_points` of each, seeded):
+
+    - `prior_energy`: energy distance(codes, prior samples);
+    - `prior_energy_ratio`: that divided by the energy distance of the best constant code (the
+      origin, the prior's median) from the same prior samples: 1 for any encoder that collapses to
+      the origin, above 1 for any other constant code, 0 for a perfect match, whatever nz;
+    - `prior_energy_p`: the permutation p-value of the energy distance (codes and prior samples
+      relabelled `permutations` times): small when the codes are told apart from the prior;
+    - `code_sd`: the mean over code dimensions of the codes' sd (0 for a constant encoder; 1 for the
+      prior), the spread floor a collapsed encoder fails."""
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or len(codes) < 2:
+        raise ValueError(f"prior_energy needs (n >= 2, nz) codes, got shape {codes.shape}")
+    rng = np.random.default_rng([int(seed), 97])
+    if len(codes) > max_points:
+        codes = codes[rng.choice(len(codes), max_points, replace=False)]
+    prior = rng.standard_normal(codes.shape)
+    pooled = np.concatenate([codes, prior])
+    squared = (pooled * pooled).sum(1)
+    distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * pooled @ pooled.T, 0, None))
+    n = len(codes)
+    # every split at once: column k of `first` marks the points labelled "codes" in relabelling k
+    # (column 0 the observed labels); u'Du sums a block of distances for all of them in one product
+    first = np.zeros((2 * n, permutations + 1))
+    first[:n, 0] = 1
+    for k in range(1, permutations + 1):
+        first[rng.permutation(2 * n)[:n], k] = 1
+    second = 1 - first
+    dist_first, dist_second = distances @ first, distances @ second
+    between = (first * dist_second).sum(0) / n**2
+    within = (first * dist_first).sum(0) / n**2 + (second * dist_second).sum(0) / n**2
+    statistics = 2 * between - within
+    observed, null = float(statistics[0]), statistics[1:]
+    constant = energy_distance(np.zeros((1, codes.shape[1])), prior)
+    return {"prior_energy": observed, "prior_energy_ratio": observed / constant,
+            "prior_energy_p": float((1 + np.count_nonzero(null >= observed - 1e-12)) / (1 + permutations)),
+            "code_sd": float(codes.std(0).mean())}
+
+
+def reconstruction_ratio(reconstructions: np.ndarray, images: np.ndarray, mean_image: np.ndarray) -> float:
+    """Mean squared error of the reconstructions over that of the mean (training) image for every
+    input: about 1 or more for a decoder that returns one image whatever the input, 0 for perfect
+    reconstructions."""
+    reconstructions, images = np.asarray(reconstructions, dtype=np.float64), np.asarray(images, dtype=np.float64)
+    if reconstructions.shape != images.shape or np.asarray(mean_image).shape != images.shape[1:]:
+        raise ValueError(f"shapes differ: reconstructions {reconstructions.shape}, images {images.shape}, "
+                         f"mean image {np.asarray(mean_image).shape}")
+    baseline = float(((images - np.asarray(mean_image, dtype=np.float64)[None]) ** 2).mean())
+    if baseline == 0:
+        raise ValueError("every image equals the mean image: the reconstruction ratio is undefined")
+    return float(((reconstructions - images) ** 2).mean()) / baseline

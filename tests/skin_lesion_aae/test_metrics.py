@@ -5,8 +5,11 @@ import pytest
 from common.errors import ConfigError
 from papers.skin_lesion_aae.metrics import (
     binary_metrics,
+    energy_distance,
     fit_code_classifier,
+    prior_energy,
     prior_match,
+    reconstruction_ratio,
     select_labelled,
     specificity_at_sensitivity,
 )
@@ -84,3 +87,40 @@ def test_prior_match():
     assert prior_match(rng.normal(size=(20000, 4)))["prior_gap"] < 0.03
     far = prior_match(3 + 0.1 * rng.normal(size=(20000, 4)))
     assert far["code_mean_abs"] == pytest.approx(3, abs=0.01) and far["code_sd_gap"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_energy_distance_hand_case():
+    # the origin against {-1, +1}: 2 E|X - Y| = 2, E|X - X'| = 0, E|Y - Y'| = (0 + 2 + 2 + 0) / 4 = 1
+    assert energy_distance(np.zeros((1, 1)), np.array([[-1.0], [1.0]])) == pytest.approx(1.0)
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+    assert energy_distance(x, x + 2) > 1.0
+    with pytest.raises(ValueError, match="energy_distance"):
+        energy_distance(x, x[:, :2])
+
+
+def test_prior_energy_tells_prior_codes_from_collapsed_and_shifted_ones():
+    rng = np.random.default_rng(0)
+    matched = prior_energy(rng.normal(size=(400, 16)))
+    assert matched["prior_energy_ratio"] < 0.05 and matched["prior_energy_p"] > 0.05
+    assert matched["code_sd"] == pytest.approx(1.0, abs=0.05)
+    # an encoder collapsed to the origin (the best constant code) scores exactly 1, any spread 0
+    collapsed = prior_energy(np.zeros((400, 16)))
+    assert collapsed["prior_energy_ratio"] == pytest.approx(1.0) and collapsed["code_sd"] == 0.0
+    assert collapsed["prior_energy_p"] == pytest.approx(1 / 200)  # no relabelling is as far apart
+    # a constant elsewhere is farther; a shrunken cloud lies between
+    assert prior_energy(np.full((400, 16), 0.5))["prior_energy_ratio"] > 1.0
+    assert 0.1 < prior_energy(0.3 * rng.normal(size=(400, 16)))["prior_energy_ratio"] < 1.0
+    assert prior_energy(np.zeros((400, 16)), seed=3) == prior_energy(np.zeros((400, 16)), seed=3)
+
+
+def test_reconstruction_ratio():
+    rng = np.random.default_rng(0)
+    images = rng.random((10, 3, 4, 4))
+    mean = images.mean(0)
+    assert reconstruction_ratio(images, images, mean) == 0.0
+    # one image for every input: the mean image itself scores 1, any other constant more
+    assert reconstruction_ratio(np.broadcast_to(mean, images.shape), images, mean) == pytest.approx(1.0)
+    assert reconstruction_ratio(np.broadcast_to(images[0], images.shape), images, mean) > 1.0
+    with pytest.raises(ValueError, match="shapes"):
+        reconstruction_ratio(images[:5], images, mean)
