@@ -92,6 +92,17 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def spearman_p_value(a: torch.Tensor, b: torch.Tensor, n_permutations: int = 1000) -> float:
+    """One-sided permutation p-value of the Spearman correlation of a and b (common/stats.py, seeded
+    Monte Carlo over `n_permutations` shuffles); 1 when either side is constant."""
+    from common.stats import correlation
+
+    a, b = a.double().cpu().numpy(), b.double().cpu().numpy()
+    if a.std() == 0 or b.std() == 0:
+        return 1.0
+    return correlation(a, b, method="spearman", n_permutations=n_permutations).p_value
+
+
 # --- Gaussian regression -------------------------------------------------------------------------
 
 def _check_gauss(means: torch.Tensor, variances: torch.Tensor) -> None:

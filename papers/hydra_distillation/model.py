@@ -7,14 +7,16 @@ Outputs of every network are stacked over members/heads, (M, batch, out):
 
 Distillation losses (teacher = the trained ensemble, frozen; T = temperature):
 - KD, and Hydra's phase 1 (the "Hinton head"): match one head to the ensemble mean,
-  classification T² · KL( mean_m softmax(t_m / T) || softmax(s / T) ); regression
+  classification T² · KL( mean_m softmax(t_m / T) || softmax(s / T) ) (T = `hinton_temperature`
+  when set, else `temperature`); regression
   KL( N(ensemble mixture mean, ensemble mixture variance) || N(s) ).
 - Hydra's phase 2: every head is initialised as a copy of the Hinton head, then head m is matched
   to member m: T² · KL( softmax(t_m / T) || softmax(s_m / T) ), or KL( N(t_m) || N(s_m) ) for
   Gaussians, averaged over heads. `match_members: false` switches this mechanism off (each head is
   matched to the ensemble mean instead, so the heads stay copies of each other).
 The distillation inputs are the training inputs; `augment_std` > 0 adds a copy of each batch
-jittered by Gaussian noise (our addition, used on the spiral, where the inputs are 2-D).
+jittered by Gaussian noise (our addition, not the paper's: used on the spiral, where the inputs are
+2-D, and by the regression toy's `hydra_jitter` variant).
 """
 from __future__ import annotations
 
@@ -146,6 +148,9 @@ class _UncertaintyModule(ReproModule):
             logged.update({f"test/teacher/{k}": v for k, v in teacher.items()})
             # Does this model rank the points by model uncertainty as its teacher does?
             logged["test/uncertainty_spearman"] = M.spearman(student_scores, teacher_scores)
+            # Its permutation p-value (1,000 seeded shuffles: p >= 1/1001) and the points it is over.
+            logged["test/uncertainty_spearman_p"] = M.spearman_p_value(student_scores, teacher_scores)
+            logged["test/uncertainty_spearman_n"] = float(len(student_scores))
             for key, value in teacher.items():
                 if key.startswith(("auroc", "nll", "acc", "rmse")) and key in student:
                     logged[f"test/minus_teacher/{key}"] = student[key] - value
@@ -164,8 +169,9 @@ class EnsembleModule(_UncertaintyModule):
         ood_names = [str(name) for name in ood_names]  # plain list in the checkpoint's hparams
         super().__init__(net, task, ood_names, min_variance, n_bins, optimizer, scheduler, cpu_threads)
         self.clip_per_member = bool(clip_per_member)
-        if net.shared_layers != 0:
-            raise ConfigError(f"an ensemble's members share nothing: model.net.shared_layers must be 0, got {net.shared_layers}")
+        if not _shares_nothing(net):
+            raise ConfigError(f"an ensemble's members share nothing: model.net.shared_layers must be 0 (and "
+                              f"head_blocks null), got {net.shared_layers}")
         if net.num_heads < 2:
             raise ConfigError(f"an ensemble needs model.net.num_heads >= 2 members, got {net.num_heads}")
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
@@ -193,6 +199,10 @@ class EnsembleModule(_UncertaintyModule):
         return loss
 
 
+def _shares_nothing(net: MultiHeadMLP | MultiHeadResNet) -> bool:
+    return net.shares_nothing if hasattr(net, "shares_nothing") else net.shared_layers == 0
+
+
 def ensemble_loss(out: torch.Tensor, y: torch.Tensor, task: str, min_variance: float) -> torch.Tensor:
     """Sum over members of each member's mean loss (cross-entropy or Gaussian NLL): every member
     gets the gradient it would get if trained alone."""
@@ -208,7 +218,7 @@ def clip_member_gradients(net: MultiHeadMLP | MultiHeadResNet, max_norm: float) 
     """Scale each member's gradient to norm <= max_norm (torch.nn.utils.clip_grad_norm_ per member).
     Members are the heads of a net with no shared body: the slices of the grouped weights
     (`MultiHeadMLP`) or each head's own parameters (`MultiHeadResNet`)."""
-    if net.shared_layers != 0:
+    if not _shares_nothing(net):
         raise ConfigError("per-member gradient clipping needs members that share nothing (shared_layers=0)")
     if hasattr(net, "head_parameter_groups"):
         for params in net.head_parameter_groups():
@@ -267,6 +277,7 @@ class DistillModule(_UncertaintyModule):
     def __init__(self, net: MultiHeadMLP, teacher: MultiHeadMLP, optimizer: Callable,
                  scheduler: Callable | None = None, method: str = "hydra", teacher_ckpt: str | None = None,
                  temperature: float = 1.0, phase1_epochs: int = 0, match_members: bool = True,
+                 hinton_temperature: float | None = None,
                  teacher_epochs: int = 0, augment_std: float = 0.0,
                  task: str = "classification", ood_names: Sequence[str] = ("ood",), min_variance: float = 1e-3,
                  n_bins: int = 10, cpu_threads: int | None = None):
@@ -276,6 +287,8 @@ class DistillModule(_UncertaintyModule):
             raise ConfigError(f"model.method must be one of {METHODS}, got {method!r}")
         if not temperature > 0:
             raise ConfigError(f"model.temperature must be > 0, got {temperature}")
+        if hinton_temperature is not None and not hinton_temperature > 0:
+            raise ConfigError(f"model.hinton_temperature must be > 0 or null, got {hinton_temperature}")
         if phase1_epochs < 0:
             raise ConfigError(f"model.phase1_epochs must be >= 0, got {phase1_epochs}")
         if teacher.num_heads < 2:
@@ -294,6 +307,9 @@ class DistillModule(_UncertaintyModule):
         self.method = method
         self.teacher_ckpt = teacher_ckpt
         self.temperature = float(temperature)
+        # Matching the ensemble mean (KD, Hydra's phase 1 and tied heads) at its own temperature when
+        # set (hydra_plus: 1 against 8 per member on CIFAR-10); null: the same T as phase 2.
+        self.hinton_temperature = self.temperature if hinton_temperature is None else float(hinton_temperature)
         self.phase1_epochs = int(phase1_epochs)
         self.match_members = bool(match_members)
         self.teacher_epochs = int(teacher_epochs)
@@ -371,7 +387,7 @@ class DistillModule(_UncertaintyModule):
     def distillation_loss(self, student: torch.Tensor, teacher: torch.Tensor, per_member: bool) -> torch.Tensor:
         """student (H, B, o), teacher (M, B, o). per_member: head m to member m (H = M); else every
         head to the ensemble mean."""
-        t = self.temperature
+        t = self.temperature if per_member else self.hinton_temperature
         if self.task == "classification":
             log_q = F.log_softmax(student / t, -1)
             if per_member:

@@ -128,39 +128,35 @@ def _stage(in_planes: int, planes: int, blocks: int, stride: int) -> nn.Sequenti
                            for i in range(blocks)])
 
 
-class _ResNetPart(nn.Module):
-    """A stem (optional) and a run of stages; with `classify`, global pooling and the output layer."""
-
-    def __init__(self, in_channels: int, planes: Sequence[int], blocks: int, first: int, last: int,
-                 out_features: int, stem: bool, classify: bool):
-        super().__init__()
-        layers: list[nn.Module] = []
-        if stem:
-            layers += [nn.Conv2d(in_channels, planes[0], 3, padding=1, bias=False), nn.BatchNorm2d(planes[0]), nn.ReLU()]
-        for i in range(first, last):
-            layers.append(_stage(planes[max(i - 1, 0)], planes[i], blocks, 1 if i == 0 else 2))
-        if classify:
-            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(planes[-1], out_features)]
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+def _resnet_layers(in_channels: int, planes: Sequence[int], blocks: int, out_features: int) -> list[nn.Module]:
+    """One member's layers in order: the stem (3 modules), every basic block of every stage, then
+    global pooling, flattening and the output layer (3 modules)."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, planes[0], 3, padding=1, bias=False), nn.BatchNorm2d(planes[0]),
+                               nn.ReLU()]
+    for i, width in enumerate(planes):
+        for j in range(blocks):
+            layers.append(BasicBlock(planes[max(i - 1, 0)] if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1))
+    return [*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(planes[-1], out_features)]
 
 
 class MultiHeadResNet(nn.Module):
     """CIFAR ResNets (stem 3x3 conv, stages of `planes` with `blocks` basic blocks each, the first
     stage at stride 1, the others at stride 2) with a shared body and `num_heads` heads.
 
-    The body is the stem and the first `shared_layers` stages; each head is the remaining stages,
-    global average pooling and a linear output layer (its own batch norms too). As for
-    `MultiHeadMLP`: shared_layers = 0 and num_heads = M is an ensemble of M independent ResNets,
-    num_heads = 1 one ResNet (KD), otherwise Hydra (Ferianc & Rodrigues' re-implementation: planes
-    32/64/128/256, 2 blocks, body = the first three stages, each head = the last stage).
-    The forward pass returns (heads, batch, out_features).
+    Where the body ends:
+    - `head_blocks` = k (an int >= 0): each head is the last k basic blocks, global average pooling
+      and the output layer; k = 0 makes each head the output layer alone (Tran et al.'s light heads:
+      Hydra-M then has M - 1 extra output layers over one network);
+    - `head_blocks` = null: the body is the stem and the first `shared_layers` stages, each head the
+      remaining stages (Ferianc & Rodrigues' re-implementation shares the first three of four).
+    Each head has its own batch norms. As for `MultiHeadMLP`: nothing shared (shared_layers = 0,
+    head_blocks = null) and num_heads = M is an ensemble of M independent ResNets, num_heads = 1
+    one ResNet (KD), otherwise Hydra. The forward pass returns (heads, batch, out_features).
     """
 
     def __init__(self, in_channels: int = 3, out_features: int = 10, planes: Sequence[int] = (32, 64, 128, 256),
-                 blocks: int = 2, shared_layers: int = 0, num_heads: int = 1, image_size: int = 32):
+                 blocks: int = 2, shared_layers: int = 0, num_heads: int = 1, image_size: int = 32,
+                 head_blocks: int | None = None):
         super().__init__()
         planes = [int(p) for p in planes]
         if num_heads < 1:
@@ -171,14 +167,27 @@ class MultiHeadResNet(nn.Module):
         if not 0 <= shared_layers < len(planes):
             raise ConfigError(f"model.net.shared_layers (shared stages) must be in [0, {len(planes) - 1}] "
                               f"(each head keeps at least one stage), got {shared_layers}")
+        total_blocks = len(planes) * blocks
+        if head_blocks is not None:
+            if isinstance(head_blocks, bool) or not 0 <= head_blocks <= total_blocks:
+                raise ConfigError(f"model.net.head_blocks (basic blocks in each head) must be null or in "
+                                  f"[0, {total_blocks}], got {head_blocks}")
+            shared_blocks = total_blocks - head_blocks
+        else:
+            shared_blocks = shared_layers * blocks
         self.num_heads, self.shared_layers, self.out_features = num_heads, shared_layers, out_features
+        self.head_blocks = head_blocks
         self.input_shape = (in_channels, image_size, image_size)
-        self.body = (_ResNetPart(in_channels, planes, blocks, 0, shared_layers, out_features, stem=True, classify=False)
-                     if shared_layers > 0 else nn.Identity())
-        self.heads = nn.ModuleList(
-            _ResNetPart(in_channels, planes, blocks, shared_layers, len(planes), out_features,
-                        stem=shared_layers == 0, classify=True)
-            for _ in range(num_heads))
+        # A body of nothing (an ensemble) is the identity; otherwise the stem and the shared blocks.
+        split = 3 + shared_blocks if (head_blocks is not None or shared_layers > 0) else 0
+        self.body = nn.Sequential(*_resnet_layers(in_channels, planes, blocks, out_features)[:split]) if split \
+            else nn.Identity()
+        self.heads = nn.ModuleList(nn.Sequential(*_resnet_layers(in_channels, planes, blocks, out_features)[split:])
+                                   for _ in range(num_heads))
+
+    @property
+    def shares_nothing(self) -> bool:
+        return isinstance(self.body, nn.Identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, C, H, W) -> (heads, batch, out)."""

@@ -17,8 +17,10 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from common import PROJECT_ROOT
+from common.errors import ConfigError
 from common.experiment import PaperResults, load_trained_run, train_experiment
 from common.run import RunFolder
+from common.stats import compare
 from papers.hydra_distillation import metrics as M
 from papers.hydra_distillation import plots
 from papers.hydra_distillation.data import toy_function
@@ -105,6 +107,9 @@ def cost_metrics(models: dict, input_shape: tuple[int, ...], batches=(1, 256), r
         out[f"{name}/macs"] = float(model_macs)
         out[f"{name}/macs_ratio"] = model_macs / ensemble_macs
         out[f"{name}/parameters"] = float(sum(p.numel() for p in model.net.parameters()))
+    for name in models:
+        # Against one network of a member's size (KD's student): Hydra-M's extra heads.
+        out[f"{name}/parameter_ratio"] = out[f"{name}/parameters"] / out["kd/parameters"]
     return out
 
 
@@ -118,16 +123,20 @@ def macs_ratio_at(models: dict, input_shape: tuple[int, ...], heads: int) -> flo
     return (body + heads * per_head) / (heads * member)
 
 
-def train_problem(cfg: DictConfig, experiments: dict, variants: dict, seed: int) -> tuple[dict, dict]:
+def train_problem(cfg: DictConfig, experiments: dict, variants: dict, seed: int,
+                  match_members: bool = True) -> tuple[dict, dict]:
     """Train the ensemble, KD, Hydra and the plan's variants (name -> {of: kd|hydra, overrides})
-    for one seed; (metrics per method, run dirs)."""
+    for one seed; (metrics per method, run dirs). `match_members=False` (the plan's mechanism-off
+    switch) trains every Hydra run, variants included, with its heads tied to the ensemble mean."""
     ensemble = train_experiment(cfg, experiments["ensemble"], seed=seed)
     runs = {"ensemble": Path(ensemble.pop("run_dir"))}
     teacher = [f"model.teacher_ckpt={RunFolder(runs['ensemble']).last_checkpoint}"]
     results = {"ensemble": run_metrics(ensemble, "ensemble")}
-    jobs = [("kd", experiments["kd"], []), ("hydra", experiments["hydra"], [])]
+    tied = [] if match_members else ["model.match_members=false"]
+    jobs = [("kd", experiments["kd"], []), ("hydra", experiments["hydra"], tied)]
     for name, variant in variants.items():
-        jobs.append((name, experiments[variant["of"]], list(variant["overrides"])))
+        jobs.append((name, experiments[variant["of"]], [*(tied if variant["of"] == "hydra" else []),
+                                                        *variant["overrides"]]))
     for name, experiment, extra in jobs:
         metrics = train_experiment(cfg, experiment, [*teacher, *extra], seed=seed)
         runs[name] = Path(metrics.pop("run_dir"))
@@ -154,6 +163,32 @@ def derived(results: dict) -> dict[str, float]:
                 teacher = results["ensemble"][key]
                 name, ood_set = key.split("/", 1)
                 out[f"{method}/{name}_kept/{ood_set}"] = value / max(teacher, 1e-12)
+    return out
+
+
+def orderings(per_seed: list[dict[str, float]], design: str = "paired") -> dict[str, float]:
+    """Hydra against KD over the seeds, per OOD set: Hydra's MI AUROC minus KD's predictive-entropy
+    AUROC (KD's best score), `hydra_vs_kd_entropy/<set>/{difference, difference_sd, p_value, n,
+    margin}` from common/stats.py's permutation test (`design`: paired by seed, the two share the
+    seed's ensemble, or unpaired); margin = difference - difference_sd, the difference beyond its
+    seed spread. Nothing with fewer than 2 seeds."""
+    if design not in ("paired", "unpaired"):
+        raise ConfigError(f"the plan's ordering must be 'paired' or 'unpaired', got {design!r}")
+    if len(per_seed) < 2:
+        return {}
+    out = {}
+    for key in per_seed[0]:
+        if not key.startswith("hydra/auroc_mi/"):
+            continue
+        ood_set = key[len("hydra/auroc_mi/"):]
+        kd_key = f"kd/auroc_entropy/{ood_set}"
+        if kd_key not in per_seed[0]:
+            continue
+        result = compare([s[key] for s in per_seed], [s[kd_key] for s in per_seed], paired=design == "paired",
+                         alternative="greater")
+        prefix = f"hydra_vs_kd_entropy/{ood_set}"
+        out.update(result.as_metrics(prefix))
+        out[f"{prefix}/margin"] = result.mean_difference - result.sd_difference
     return out
 
 
@@ -199,6 +234,8 @@ def classification_figures(problem: str, runs: dict, results_dir: Path) -> tuple
         for name in maps:
             if name != "ensemble":
                 extra[f"{name}/grid_mi_spearman"] = M.spearman(maps[name], maps["ensemble"])
+                extra[f"{name}/grid_mi_spearman_p"] = M.spearman_p_value(maps[name], maps["ensemble"])
+                extra[f"{name}/grid_mi_spearman_n"] = float(len(grid))
                 extra[f"{name}/grid_mi_kept"] = float(maps[name].mean() / maps["ensemble"].mean())
         x, y = datamodule.train_set.tensors
         shown = {labels[n]: maps[n].view(xx.shape).numpy() for n in ("ensemble", "kd", "hydra") if n in maps}
@@ -211,10 +248,11 @@ def table(problem: str, task: str, metrics: dict, methods: list[str]) -> list[st
     keys = [k for k in TABLE_KEYS[task] if any(f"{problem}/{m}/{k}" in metrics for m in methods)]
     if task == "classification":
         keys += sorted({k.split("/", 2)[2] for k in metrics
-                        if k.startswith(f"{problem}/ensemble/auroc_mi/")})
-    timed = sorted({k.rsplit("/", 1)[1] for k in metrics if k.startswith(f"{problem}/hydra/time_ratio_batch")},
+                        if k.startswith(f"{problem}/ensemble/auroc_mi/") and not k.endswith(".sd")})
+    timed = sorted({k.rsplit("/", 1)[1] for k in metrics
+                    if k.startswith(f"{problem}/hydra/time_ratio_batch") and not k.endswith(".sd")},
                    key=lambda k: int(k[len("time_ratio_batch"):]))
-    keys += ["macs_ratio", *timed[-1:]]
+    keys += ["parameter_ratio", "macs_ratio", *timed[-1:]]
     lines = [f"### {problem}", "", "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for method in methods:
         if f"{problem}/{method}/nll" not in metrics:
@@ -225,7 +263,18 @@ def table(problem: str, task: str, metrics: dict, methods: list[str]) -> list[st
             sd = metrics.get(f"{problem}/{method}/{key}.sd")
             cells.append("–" if value is None else (f"{value:.4g}" + (f" ± {sd:.2g}" if sd else "")))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+    lines.append("")
+    ordered = sorted({k.split("/")[2] for k in metrics if k.startswith(f"{problem}/hydra_vs_kd_entropy/")})
+    if ordered:
+        lines += ["Hydra's MI AUROC minus KD's predictive-entropy AUROC over the seeds (permutation test):", "",
+                  "| OOD set | difference | seed sd | margin | p | n |", "|---|---|---|---|---|---|"]
+        for ood_set in ordered:
+            row = {name: metrics[f"{problem}/hydra_vs_kd_entropy/{ood_set}/{name}"]
+                   for name in ("difference", "difference_sd", "margin", "p_value", "n")}
+            lines.append(f"| {ood_set} | {row['difference']:.4g} | {row['difference_sd']:.2g} | {row['margin']:.4g} "
+                         f"| {row['p_value']:.3g} | {row['n']:.0f} |")
+        lines.append("")
+    return lines
 
 
 def reproduce(cfg: DictConfig, *args) -> PaperResults:
@@ -250,7 +299,8 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
         first_runs = None
         for seed in seeds:
             started = time.perf_counter()
-            results, runs = train_problem(cfg, spec["experiments"], spec.get("variants") or {}, int(seed))
+            results, runs = train_problem(cfg, spec["experiments"], spec.get("variants") or {}, int(seed),
+                                          bool(plan.get("match_members", True)))
             flat = {f"{method}/{key}": value for method, values in results.items() for key, value in values.items()}
             flat.update(derived(results))
             models = {name: load_trained_run(run)[1] for name, run in runs.items()}
@@ -273,9 +323,14 @@ def reproduce(cfg: DictConfig, *args) -> PaperResults:
             per_seed.append(flat)
         for key in per_seed[0]:
             values = np.array([s[key] for s in per_seed if key in s], dtype=float)
+            if key.endswith(("_p", "_n")):
+                # a per-seed p-value: the largest (every seed must pass); a count: the smallest
+                metrics[f"{problem}/{key}"] = float(values.max() if key.endswith("_p") else values.min())
+                continue
             metrics[f"{problem}/{key}"] = float(values.mean())
             if len(values) > 1:
                 metrics[f"{problem}/{key}.sd"] = float(values.std(ddof=1))
+        metrics.update({f"{problem}/{k}": v for k, v in orderings(per_seed, plan.get("ordering", "paired")).items()})
         sections += table(problem, spec["task"], metrics, ["ensemble", "kd", "hydra", *(spec.get("variants") or {})])
     return PaperResults(metrics=metrics, figures=figures, sections=sections)
 

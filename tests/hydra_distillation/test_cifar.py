@@ -35,9 +35,35 @@ def test_resnet_heads_shapes_and_sharing():
     assert not torch.allclose(out[0], out[1])
 
 
+def test_light_heads_are_the_last_blocks_and_the_output_layer():
+    """head_blocks = k: each head is the last k basic blocks, pooling and the output layer; k = 0 the
+    output layer alone. Body and head together are one member, whichever way it is split."""
+    x = torch.randn(2, 3, 32, 32)
+    whole = MultiHeadResNet(planes=PLANES, num_heads=1)
+    for k in (0, 1, 3):
+        split = MultiHeadResNet(planes=PLANES, head_blocks=k, num_heads=1)
+        blocks = sum(1 for m in split.heads[0].modules() if m.__class__.__name__ == "BasicBlock")
+        assert blocks == k
+        assert sum(p.numel() for p in split.parameters()) == sum(p.numel() for p in whole.parameters())
+        # the same weights in the same order give the same outputs
+        for target, source in zip(split.parameters(), whole.parameters(), strict=True):
+            target.data.copy_(source.data)
+        assert torch.allclose(split.eval()(x), whole.eval()(x), atol=1e-6)
+    hydra = MultiHeadResNet(planes=PLANES, head_blocks=0, num_heads=4)
+    assert hydra.head_parameter_count() == PLANES[-1] * 10 + 10
+    assert hydra(x).shape == (4, 2, 10)
+    net = MultiHeadResNet(planes=PLANES, head_blocks=1, num_heads=3)
+    net.copy_head(0)
+    out = net.eval()(x)
+    assert torch.equal(out[0], out[2])
+    with pytest.raises(ConfigError, match="share nothing"):
+        EnsembleModule(MultiHeadResNet(planes=PLANES, head_blocks=0, num_heads=3), adam)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"shared_layers": 4}, "shared_layers"), ({"shared_layers": -1}, "shared_layers"),
     ({"num_heads": 0}, "num_heads"), ({"planes": [4, 0, 8, 8]}, "sizes"),
+    ({"head_blocks": 9}, "head_blocks"), ({"head_blocks": -1}, "head_blocks"),
 ])
 def test_resnet_bad_sizes(kwargs, message):
     with pytest.raises(ConfigError, match=message):

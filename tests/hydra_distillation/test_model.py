@@ -143,3 +143,23 @@ def test_ensemble_clips_each_members_gradient_as_if_alone():
         for big, small in zip(ensemble.parameters(), member.parameters(), strict=True):
             assert torch.allclose(big.grad[m : m + 1], small.grad, atol=1e-6)
     assert 0 < clipped < 3  # some members were clipped, some not: a global norm would differ
+
+
+def test_hinton_temperature_applies_to_the_mean_target_only():
+    """hinton_temperature (hydra_plus: 1 for the mean, 8 per member on CIFAR-10) changes the loss
+    against the ensemble mean and leaves the per-member loss at `temperature`."""
+    torch.manual_seed(0)
+    student, teacher = _nets(heads=4, members=4, shared=0)
+    x = torch.randn(16, 2)
+    s, t = student(x), teacher(x)
+    same = DistillModule(student, teacher, adam, method="hydra", temperature=8.0)
+    split = DistillModule(student, teacher, adam, method="hydra", temperature=8.0, hinton_temperature=1.0)
+    one = DistillModule(student, teacher, adam, method="hydra", temperature=1.0)
+    assert float(split.distillation_loss(s, t, per_member=True)) == pytest.approx(
+        float(same.distillation_loss(s, t, per_member=True)))
+    assert float(split.distillation_loss(s[:1], t, per_member=False)) == pytest.approx(
+        float(one.distillation_loss(s[:1], t, per_member=False)))
+    assert float(split.distillation_loss(s[:1], t, per_member=False)) != pytest.approx(
+        float(same.distillation_loss(s[:1], t, per_member=False)))
+    with pytest.raises(ConfigError, match="hinton_temperature"):
+        DistillModule(student, teacher, adam, method="hydra", hinton_temperature=0.0)
