@@ -60,6 +60,8 @@ def test_the_command_line_writes_one_row_per_image(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = out.read_text().splitlines()
     assert lines[0] == "image,p_malignant,call" and len(lines) == 2 and lines[1].split(",")[2] in ("benign", "malignant")
+    assert out.with_suffix(".png").stat().st_size > 5_000  # the contact sheet beside the CSV
+    assert "sensitivity 0.95 on the training images" in result.stderr
 
 
 @pytest.mark.slow
@@ -78,4 +80,11 @@ def test_the_shipped_predictor_reproduces_its_test_metrics():
     measured = binary_metrics(y_test.numpy(), classifier.probability(model.encode(x_test).numpy()), classifier.threshold)
     for key, expected in classifier.test_metrics.items():
         assert measured[key] == pytest.approx(expected, abs=1e-6), key
+    scores = classifier.probability(model.encode(x_test).numpy())
+    at_sensitivity = binary_metrics(y_test.numpy(), scores, classifier.threshold_at_sensitivity)
+    for key, expected in classifier.test_metrics_at_sensitivity.items():
+        assert at_sensitivity[key] == pytest.approx(expected, abs=1e-6), key
+    x_train, y_train = datamodule.train_set.tensors()
+    train_malignant = classifier.probability(model.encode(x_train).numpy())[y_train.numpy() == 1]
+    assert (train_malignant >= classifier.threshold_at_sensitivity).mean() >= 0.95
     assert np.isfinite(measured["auc"])
