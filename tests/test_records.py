@@ -183,11 +183,16 @@ def test_make_report_on_a_fresh_clone_changes_nothing(repo_copy):
 def test_make_report_keeps_every_recorded_scale(repo_copy):
     tracked = subprocess.run(["git", "ls-files", "results/*/*/metrics.json"], cwd=PROJECT_ROOT, capture_output=True,
                              text=True).stdout.split()
-    records = [PROJECT_ROOT / name for name in tracked]
+    # git's * crosses slashes: results/<paper>/<scale>/metrics.json are the scales' records, and
+    # results/<paper>/tiny/mechanism_off/<variant>/metrics.json the variants' (shown in the tiny block)
+    records = [PROJECT_ROOT / name for name in tracked if len(name.split("/")) == 4]
+    variants = [PROJECT_ROOT / name for name in tracked if "/mechanism_off/" in name]
     if not records:
         pytest.skip("no tracked records")
     _report(repo_copy)
     results = (repo_copy / "RESULTS.md").read_text()
+    for variant in variants:
+        assert f"| {variant.parent.name} | `" in results, f"RESULTS.md dropped the variant {variant.parent.name}"
     for record in records:
         paper, scale = record.parent.parent.name, record.parent.name
         assert f"### {paper} `{scale}`" in results, f"RESULTS.md dropped {paper}/{scale}"

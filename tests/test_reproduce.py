@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from common import experiment, run
+from common import experiment, orchestrator, run
 from common.errors import ConfigError
 from common.orchestrator import switch_mechanism_off
 from common.report import mechanism_off_block, record_path
@@ -34,7 +34,7 @@ def test_changed_manifest_trains_a_fresh_run(tmp_path, monkeypatch):
     assert other_seed["run_dir"] not in (first["run_dir"], changed["run_dir"])
 
 
-def test_switch_off_applies_a_variant_into_its_own_folder(tmp_path):
+def test_switch_off_applies_a_variant_into_its_own_folder(tmp_path, monkeypatch):
     cfg = run.compose("reproduce", ["paper=csiszar_cramer_rao", "scale=tiny", f"results_dir={tmp_path}"])
     switched = switch_mechanism_off(cfg, "fisher_information_bound")
     assert switched.scales.tiny.bound_alpha == 1.0 and cfg.scales.tiny.bound_alpha is None
@@ -42,7 +42,8 @@ def test_switch_off_applies_a_variant_into_its_own_folder(tmp_path):
     assert switch_mechanism_off(cfg, None) is cfg
     with pytest.raises(ConfigError, match=r"switch_off=nope is not .* choose one of \['fisher_information_bound'\]"):
         switch_mechanism_off(cfg, "nope")
-    cfg.mechanism_off.fisher_information_bound.args = ["scales.tiny.no_such_key=1"]
+    monkeypatch.setattr(orchestrator, "mechanism_variants", lambda paper: {
+        "fisher_information_bound": {"args": ["scales.tiny.no_such_key=1"], "must_fail": ["tiny_crb_holds"]}})
     with pytest.raises(ConfigError, match="scales.tiny.no_such_key is not a key"):
         switch_mechanism_off(cfg, "fisher_information_bound")
 
