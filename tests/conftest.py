@@ -66,12 +66,29 @@ def humbugdb_excerpt(tmp_path_factory) -> Path:
     return humbug_excerpt.make_humbugdb_excerpt(tmp_path_factory.mktemp("humbugdb"))
 
 
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory):
+    """`tiny_dirs(paper)`: one results folder per paper for the session's slow tiny runs, so that a
+    mechanism-off variant (tests/test_mechanism_off.py) reuses the trained runs it shares with the
+    paper's tiny reproduction (same config, same code) instead of training them again."""
+    folders = {}
+
+    def folder(paper: str) -> Path:
+        if paper not in folders:
+            folders[paper] = tmp_path_factory.mktemp(f"{paper}_tiny")
+        return folders[paper]
+
+    return folder
+
+
 def reproduce_tiny(paper: str, results_dir: Path, overrides: list[str] = (), arguments: list[str] = (),
                    expect_pass: bool = True) -> tuple[dict, str]:
     """Run `scripts/reproduce.py paper=<paper> scale=tiny` as a user would; `overrides` go to every
     training run, `arguments` to the reproduce config (e.g. `scales.tiny.x=...`). With
     `expect_pass`, assert that every tiny claim was measured and reproduced (or close).
     Returns (metrics.json summary, stderr)."""
+    # a record left by an earlier run in the same folder must not stand in for this run's
+    (Path(results_dir) / "metrics.json").unlink(missing_ok=True)
     quoted = ",".join(f'"{o}"' for o in ["trainer.enable_progress_bar=false", *overrides])
     result = subprocess.run(
         [sys.executable, "scripts/reproduce.py", f"paper={paper}", "scale=tiny", f"results_dir={results_dir}",
@@ -95,10 +112,11 @@ def assert_mechanism_claims_marked(paper: str) -> None:
             assert claim_id in claims and "[mechanism]" in claims[claim_id].source, claim_id
 
 
-def assert_mechanism_off_fails(paper: str, name: str, results_dir: Path, arguments: list[str] = ()) -> None:
+def assert_mechanism_off_fails(paper: str, name: str, results_dir: Path, arguments: list[str] = (),
+                               overrides: list[str] = ()) -> None:
     """The tiny reproduction with variant `name` switched off exits 1 and fails each claim it lists."""
     variant = mechanism_variants(paper)[name]
-    summary, stderr = reproduce_tiny(paper, results_dir, arguments=[*variant["args"], *arguments], expect_pass=False)
+    summary, stderr = reproduce_tiny(paper, results_dir, overrides, [*variant["args"], *arguments], expect_pass=False)
     assert summary is not None, stderr[-3000:]
     status = {c["id"]: c["verdict"] for c in summary["claims"]}
     for claim_id in variant["must_fail"]:

@@ -59,5 +59,6 @@ def test_gauss_newton_only_zeroes_the_H_part_along_training(digits):
 
 
 @pytest.mark.slow
-def test_tiny_reproduction_passes(tmp_path):
-    reproduce_tiny(PAPER, tmp_path, overrides=["logger=none"])
+def test_tiny_reproduction_passes(tiny_dirs):
+    results_dir = tiny_dirs("curvature_generalization")
+    reproduce_tiny(PAPER, results_dir, overrides=["logger=none"])

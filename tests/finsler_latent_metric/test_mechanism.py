@@ -101,13 +101,14 @@ TINY_NOT_REPRODUCED = {"tiny_fisher_beats_mean_pullback"}
 
 
 @pytest.mark.slow
-def test_tiny_reproduce_passes(tmp_path):
+def test_tiny_reproduce_passes(tiny_dirs):
+    results_dir = tiny_dirs("finsler_latent_metric")
     from common.claims import PASSING
     from tests.conftest import reproduce_tiny
 
-    summary, stderr = reproduce_tiny(PAPER, tmp_path, expect_pass=False)
+    summary, stderr = reproduce_tiny(PAPER, results_dir, expect_pass=False)
     assert summary is not None, stderr[-3000:]
-    assert (tmp_path / "convergence.png").is_file() and (tmp_path / "starfish_latent.png").is_file()
+    assert (results_dir / "convergence.png").is_file() and (results_dir / "starfish_latent.png").is_file()
     tiny = {c.id for c in load_claims(claims_path(PAPER)) if c.scale == "tiny"}
     status = {c["id"]: c["verdict"] for c in summary["claims"]}
     assert set(status) == tiny

@@ -35,9 +35,10 @@ def test_paired_comparison_by_hand():
 
 
 @pytest.mark.slow
-def test_tiny_reproduction_passes_every_claim(tmp_path):
-    summary, _ = reproduce_tiny("gin", tmp_path, overrides=["logger=none"])
+def test_tiny_reproduction_passes_every_claim(tiny_dirs):
+    results_dir = tiny_dirs("gin")
+    summary, _ = reproduce_tiny("gin", results_dir, overrides=["logger=none"])
     for figure in ("mixed_spectrum.png", "mixed_recovery.png", "world0_spectrum.png", "world0_recovery.png",
                    "digits_spectrum.png", "digits_traversals.png"):
-        assert (tmp_path / figure).is_file()
+        assert (results_dir / figure).is_file()
     assert summary is not None

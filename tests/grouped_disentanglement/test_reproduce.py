@@ -14,10 +14,11 @@ REPRODUCED = {"tiny_style_near_chance", "tiny_content_kept", "tiny_nll_within", 
 
 
 @pytest.mark.slow
-def test_tiny_reproduction_measures_every_claim(tmp_path):
-    summary, _ = reproduce_tiny("grouped_disentanglement", tmp_path, overrides=["logger=none"], expect_pass=False)
+def test_tiny_reproduction_measures_every_claim(tiny_dirs):
+    results_dir = tiny_dirs("grouped_disentanglement")
+    summary, _ = reproduce_tiny("grouped_disentanglement", results_dir, overrides=["logger=none"], expect_pass=False)
     for figure in ("style_transfer.png", "traversals.png", "accuracy_vs_group_size.png"):
-        assert 5_000 < (tmp_path / figure).stat().st_size < 300_000
+        assert 5_000 < (results_dir / figure).stat().st_size < 300_000
     metrics = summary["metrics"]
     assert metrics["style_drop/n"] == 4 and "g5/mi_on/style_acc" in metrics
     verdicts = {c["id"]: c["verdict"] for c in summary["claims"]}

@@ -15,10 +15,11 @@ MECHANISM_CLAIMS = {
 
 
 @pytest.mark.slow
-def test_reproduce_hydra_distillation_tiny(tmp_path):
-    summary, _ = reproduce_tiny("hydra_distillation", tmp_path)
+def test_reproduce_hydra_distillation_tiny(tiny_dirs):
+    results_dir = tiny_dirs("hydra_distillation")
+    summary, _ = reproduce_tiny("hydra_distillation", results_dir)
     for figure in ("regression_bands.png", "spiral_mi_maps.png", "spiral_mi_histograms.png"):
-        assert (tmp_path / figure).stat().st_size > 10_000
+        assert (results_dir / figure).stat().st_size > 10_000
     metrics = summary["metrics"] if "metrics" in summary else summary
     # The same claims judged on the tied-heads run of the same reproduction: all mechanism claims fail.
     tied = {k.replace("/hydra_tied/", "/hydra/"): v for k, v in metrics.items() if "/hydra_tied/" in k}
