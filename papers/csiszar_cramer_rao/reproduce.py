@@ -51,7 +51,6 @@ def learned_cells(cfg: DictConfig, plan, entries) -> tuple[list[Cell], dict[str,
         cells.append(Cell(family.name, alpha, n, "learned", result["test/variance"], result["test/variance_se"],
                           result["test/bias"], result["test/bias_se"], **b, group="student_t" if family.name == "student_t"
                           else "other"))
-        metrics[f"learned/a{alpha:g}/n{n}/train_loss"] = result["train/loss"]
         metrics[f"learned/a{alpha:g}/n{n}/weight_spread"] = result["test/weight_spread"]
         metrics[f"learned/a{alpha:g}/n{n}/variance_over_best_simple"] = result["test/variance_over_best_simple"]
     return cells, metrics
