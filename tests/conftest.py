@@ -104,14 +104,6 @@ def reproduce_tiny(paper: str, results_dir: Path, overrides: list[str] = (), arg
     return summary, result.stderr
 
 
-def assert_mechanism_claims_marked(paper: str) -> None:
-    """Every claim a variant must fail exists and says `[mechanism]` in its source."""
-    claims = {c.id: c for c in load_claims(claims_path(paper))}
-    for variant in mechanism_variants(paper).values():
-        for claim_id in variant["must_fail"]:
-            assert claim_id in claims and "[mechanism]" in claims[claim_id].source, claim_id
-
-
 def assert_mechanism_off_fails(paper: str, name: str, results_dir: Path, arguments: list[str] = (),
                                overrides: list[str] = ()) -> None:
     """The tiny reproduction with variant `name` switched off exits 1 and fails each claim it lists."""
