@@ -13,10 +13,16 @@ Sources:
 - `mnist`, `fashion_mnist`: the four IDX files (`train-images-idx3-ubyte.gz`, ...), downloaded by
   torchvision (MD5-checked) or found in `data.root`.
 - `digits`: scikit-learn's 1,797 real 8x8 digits (ships with the install), for the tiny scale.
+
+A trained classifier scores a user's folder with `scripts/evaluate.py whole_folder=DIR`: DIR holds
+one sub-folder per class, named as `class_folder_names` says (CIFAR-10's class names, else the
+label 0-9); images of any size are converted to the source's channels and resized. A class may be
+absent; an unreadable file is skipped and named in one warning.
 """
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from common.data import cache_dir
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
-from common.readers import read_idx_pair, read_image_folder, read_rgb_images
+from common.readers import IMAGE_SUFFIXES, read_idx_pair, read_image_folder, read_rgb_images
 
 SOURCES = ("cifar10", "mnist", "fashion_mnist", "digits")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -171,6 +177,56 @@ def load_source(
     return read_idx_split(idx_root, "train", source), read_idx_split(idx_root, "test", source)
 
 
+def class_folder_names(source: str) -> tuple[str, ...]:
+    """The sub-folder name of each label in a folder to score: CIFAR-10's class names, else the digit."""
+    return CIFAR10_CLASSES if source == "cifar10" else tuple(str(label) for label in range(10))
+
+
+def decode_image(path: str | Path, size: int, mode: str = "RGB") -> np.ndarray:
+    """One image file as uint8 (size, size, channels): converted to `mode` ("RGB" or "L") and resized
+    bilinearly; a file that is not a readable image raises DataError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise DataError(f"{path}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    return array.reshape(size, size, -1)
+
+
+def read_folder_to_score(root: Path, source: str, size: int) -> Images:
+    """Every image under `root/<class>/`, labelled by its class folder (`class_folder_names`), as
+    uint8 (N, C, size, size) with the source's channels. A sub-folder that is not a class is refused
+    (it would be scored under no label); an unreadable image or a file that is not an image is
+    skipped and named in one warning."""
+    classes = class_folder_names(source)
+    found = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    foreign = [p.name for p in found if p.name not in classes]
+    if foreign:
+        raise DataError(f"{root} holds folders that are not classes of data.source={source}: {foreign} "
+                        f"(expected sub-folders named {', '.join(classes)})")
+    mode = "RGB" if source == "cifar10" else "L"
+    images, labels, skipped = [], [], []
+    for folder in found:
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append(f"{path}: not a {'/'.join(IMAGE_SUFFIXES)} file")
+                continue
+            try:
+                images.append(decode_image(path, size, mode))
+            except DataError as err:
+                skipped.append(str(err))
+                continue
+            labels.append(classes.index(folder.name))
+    if skipped:
+        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        warnings.warn(f"{len(skipped)} file(s) skipped: {shown}", stacklevel=2)
+    if not images:
+        raise DataError(f"{root} holds no readable image in a class folder ({', '.join(classes)})")
+    return _as_tensors(np.stack(images), labels)
+
+
 # ---------------------------------------------------------------------------- data set
 
 
@@ -277,6 +333,10 @@ class ImageDataModule(ReproDataModule):
             raise ConfigError("the test split is empty: raise data.test_fraction")
         val_set = ImageSet(images[val_index], labels[val_index]) if len(val_index) else None
         return ImageSet(images[keep], labels[keep], flip=self.flip), val_set, test_set
+
+    def build_whole(self) -> ImageSet:
+        """Every image of `root` (see `read_folder_to_score`) as one test set, at `image_size`."""
+        return ImageSet(*read_folder_to_score(self.root, self.source, self.image_size))
 
     def val_dataloader(self):
         return self.eval_loader(self.val_set, "validation") if self.val_set is not None else []

@@ -54,6 +54,7 @@ from papers.pruning_quantisation.compression import (
     quantise_static,
     slim_network,
 )
+from papers.pruning_quantisation.data import decode_image
 from papers.pruning_quantisation.measure import interleaved_latency_ms, quantised_kernels_allowed
 
 # torchvision classifiers with a quantisable twin in torchvision.models.quantization (same parameter
@@ -115,19 +116,15 @@ def build_model(arch: str, state: dict[str, torch.Tensor], num_classes: int) -> 
 
 def read_images(files: list[Path], size: int, normalisation: str) -> tuple[torch.Tensor, list[int], list[str]]:
     """(normalised float images (N, 3, size, size), the positions read, notes on the files skipped)."""
-    from PIL import Image, UnidentifiedImageError
-
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in NORMALISATIONS[normalisation])
     images, kept, notes = [], [], []
     for position, path in enumerate(files):
         try:
-            with Image.open(path) as image:
-                rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)
-                array = np.asarray(rgb, dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError, ValueError) as err:
-            notes.append(f"skipped {path}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            array = decode_image(path, size, "RGB")
+        except DataError as err:
+            notes.append(f"skipped {err}")
             continue
-        images.append((torch.from_numpy(array).permute(2, 0, 1) - mean) / std)
+        images.append((torch.from_numpy(array).permute(2, 0, 1).float() / 255.0 - mean) / std)
         kept.append(position)
     if not images:
         raise DataError(f"no readable image among the {len(files)} files listed")

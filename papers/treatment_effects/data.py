@@ -7,6 +7,11 @@ the generator's. Jobs has no counterfactuals: it marks instead which units come 
 experiment (`randomised`), on which policy risk and the ATT error are scored. The model sees one
 replication as one full batch: training units with their factual outcomes, and every unit's
 covariates (test units only for scoring out-of-sample).
+
+A trained model scores a folder of IHDP-layout CSV files with `scripts/evaluate.py whole_folder=DIR`
+(`TreatmentEffectDataModule.build_whole`): each file is a replication, split as training would split
+it, the model's regressors conditioned on its training units' factual outcomes; the test metrics
+are the mean over the files. A file that cannot be read is skipped and named.
 """
 from __future__ import annotations
 
@@ -440,6 +445,25 @@ class _RepeatedBatch(Dataset):
         return self.batch
 
 
+class _Batches(Dataset):
+    """One full-replication batch per item: a folder of replications scored one per test step."""
+
+    def __init__(self, batches: list[dict]):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.batches[index]
+
+
+def _replication_number(path: Path, position: int) -> int:
+    """i of a file named ihdp_npci_<i>.csv (so it is split as `data.replication=i` splits it), else its position."""
+    suffix = path.stem.removeprefix("ihdp_npci_")
+    return int(suffix) if path.stem != suffix and suffix.isdigit() else position
+
+
 def _unwrap(items: list[dict]) -> dict:
     """Collate for loaders of `_RepeatedBatch`: each item is already a whole batch."""
     return items[0]
@@ -497,14 +521,37 @@ class TreatmentEffectDataModule(ReproDataModule):
             return jobs_replication(jobs_paths(self.root, self.data_dir), self.replication)
         return read_ihdp_csv(ihdp_path(self.root, self.data_dir, self.replication))
 
+    def _training_units(self, replication: Replication, number: int) -> np.ndarray:
+        """The training units of replication `number`: the data set's own split, else a seeded one."""
+        if replication.test_units is not None:  # the data set's own split (Jobs' train/test files)
+            return ~replication.test_units
+        return split_units(len(replication.t), self.test_fraction, seed=self.split_seed * 100_003 + number)
+
+    def build_whole(self) -> _Batches:
+        """Every IHDP-layout CSV file of `root` (see the module docstring) as one test set of replications."""
+        if self.source != "ihdp":
+            raise ConfigError(f"whole_folder scores a folder of IHDP-layout CSV files (data.source=ihdp); "
+                              f"data.source={self.source} is read from its own files, not a folder of them")
+        files = sorted(p for p in self.root.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+        batches, skipped = [], []
+        for position, path in enumerate(files, 1):
+            try:
+                replication = read_ihdp_csv(path)
+                batches.append(replication_batch(replication, self._training_units(replication, _replication_number(path, position))))
+            except DataError as err:
+                skipped.append(str(err))
+        if skipped:
+            shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+            warnings.warn(f"{len(skipped)} file(s) skipped: {shown}", stacklevel=2)
+        if not batches:
+            raise DataError(f"{self.root} holds no readable IHDP-layout .csv file ({len(files)} .csv file(s) found)")
+        return _Batches(batches)
+
     def build(self) -> tuple[Dataset, None, Dataset]:
         self.data = self.load()
-        seed = self.split_seed * 100_003 + self.replication
-        if self.data.test_units is not None:  # the data set's own split (Jobs' train/test files)
-            self.train_mask = ~self.data.test_units
-        else:
-            self.train_mask = split_units(len(self.data.t), self.test_fraction, seed=seed)
-        held_out = validation_units(self.train_mask, self.data.t, self.validation_fraction, seed=seed + 1)
+        self.train_mask = self._training_units(self.data, self.replication)
+        held_out = validation_units(self.train_mask, self.data.t, self.validation_fraction,
+                                    seed=self.split_seed * 100_003 + self.replication + 1)
         self.batch = replication_batch(self.data, self.train_mask, held_out)
         return _RepeatedBatch(self.batch, self.steps_per_epoch), None, _RepeatedBatch(self.batch, 1)
 
