@@ -184,3 +184,26 @@ def test_cifar_data_rejects_a_bad_image(cifar_excerpt, tmp_path):
     (tmp_path / "c" / "test" / "cat" / "zz.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match="could not read image .*zz.jpg"):
         Cifar10Data(root=str(tmp_path / "c"), n_train=20).setup("fit")
+
+
+@pytest.mark.parametrize("method", ["kd", "hydra"])
+def test_distillation_leaves_the_teachers_batch_norms_alone(tmp_path, method):
+    """Lightning sets each submodule's mode itself while fitting: the teacher's batch-norm statistics
+    must still not move, so that it scores inside KD and Hydra as its own run did."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    teacher = MultiHeadResNet(planes=PLANES, shared_layers=0, num_heads=2, head_blocks=0)
+    checkpoint = tmp_path / "ensemble.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in teacher.state_dict().items()}}, checkpoint)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student = MultiHeadResNet(planes=PLANES, head_blocks=0, num_heads=2 if method == "hydra" else 1)
+    module = DistillModule(student, MultiHeadResNet(planes=PLANES, shared_layers=0, num_heads=2, head_blocks=0), adam,
+                           method=method, teacher_ckpt=str(checkpoint), phase1_epochs=1)
+    data = TensorDataset(torch.randn(16, 3, 32, 32) + 3.0, torch.randint(0, 10, (16,)))  # far from the BN statistics
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, DataLoader(data, batch_size=8))
+    after = module.teacher.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), [k for k in before if not torch.equal(before[k], after[k])][:3]

@@ -1,6 +1,6 @@
 """The key mechanism: Hydra's per-member matching of its heads. Switched off, the tiny claims fail.
 
-configs/paper/hydra_distillation.yaml lists the variant (`tied_heads`: scales.tiny.match_members=false)
+papers/hydra_distillation/claims.yaml lists the variant (`tied_heads`: scales.tiny.match_members=false)
 and the claims it must fail; tests/test_mechanism_off.py's slow test runs the tiny reproduction with it
 (`scripts/reproduce.py paper=hydra_distillation scale=tiny switch_off=tied_heads`). The fast tests train the
 tiny regression run's settings (5 members, 200 epochs, batch 256) once for the module: the ensemble,
