@@ -63,6 +63,15 @@ def update_lambda(lam: float, estimate: float, target: float, rate: float) -> fl
     return max(0.0, lam + rate * (estimate / target - 1.0))
 
 
+def scheduled_lambda(lam: float, estimate: float, target: float, rate: float, step: int, warmup: int) -> float:
+    """The adaptive weight with a critic warm-up (our departure from the author's code, which adapts from
+    the first iteration): lambda is held for the first `warmup` autoencoder iterations (steps 0 ..
+    warmup - 1) while the critic learns, then follows `update_lambda`."""
+    if warmup < 0:
+        raise ConfigError(f"model.lambda_warmup must be >= 0 iterations, got {warmup}")
+    return lam if step < warmup else update_lambda(lam, estimate, target, rate)
+
+
 def critic_pairs(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Style codes paired with the images of a (B, G) batch of groups, as (B, G, d) tensors.
 

@@ -14,7 +14,12 @@ mutual information between the style code and the group's content, read by a cri
 code): positive pairs are an image with the style code of another member of its group, negative
 pairs an image with a style code from another group. Per autoencoder step the critic takes
 `critic_steps` Adam steps up the bound on detached codes; lambda then adapts,
-lambda <- max(0, lambda + rate (I_hat / I* - 1)).
+lambda <- max(0, lambda + rate (I_hat / I* - 1)), after a warm-up of `lambda_warmup` autoencoder
+iterations during which it is held at lambda0 (the author's code adapts it from the first iteration,
+src/Model.py line 242, where an untrained critic's I_hat ~ 0 takes it to 0 within 1 / rate iterations).
+
+Test-time sampling (the sampled codes and the importance-weighted NLL) draws from a generator of its
+own seeded by `eval_seed` (the run seed), so that the test metrics depend only on the weights.
 
 Test: two loaders, 0 = labelled single training images (the SVM's training codes), 1 = test groups.
 Logged: the importance-weighted test NLL per image (nats), the reconstruction NLL, and the digit
@@ -40,7 +45,7 @@ from papers.grouped_disentanglement.core import (
     gaussian_log_density,
     group_posterior,
     kl_standard_normal,
-    update_lambda,
+    scheduled_lambda,
 )
 
 DOWNSAMPLE = 8  # three stride-2 convolutions (two in the body, one in each head)
@@ -116,17 +121,20 @@ class Decoder(nn.Module):
 
 
 class Critic(nn.Module):
-    """T(image, style code): the image through conv 16-32-64 -> fc 128, joined with the code,
-    fc 500 tanh -> scalar."""
+    """T(image, style code): the image through conv 16-32-64 -> fc 128 -> fc `features` (linear; the
+    author's src/Model_mnist.py discriminator_encode_mnist ends in the content dimension), joined with
+    the code, fc 500 tanh -> scalar."""
 
-    def __init__(self, image_size: int, style_dim: int, channels=(16, 32, 64), hidden: int = 128, joint: int = 500):
+    def __init__(self, image_size: int, style_dim: int, channels=(16, 32, 64), hidden: int = 128, joint: int = 500,
+                 features: int = 2):
         super().__init__()
         _check_image_size(image_size)
         c1, c2, c3 = channels
         bottom = image_size // DOWNSAMPLE
         self.image = nn.Sequential(_conv(1, c1), nn.ReLU(), _conv(c1, c2), nn.ReLU(), _conv(c2, c3), nn.ReLU(),
-                                   nn.Flatten(), nn.Linear(c3 * bottom * bottom, hidden), nn.ReLU())
-        self.joint = nn.Sequential(nn.Linear(hidden + style_dim, joint), nn.Tanh(), nn.Linear(joint, 1))
+                                   nn.Flatten(), nn.Linear(c3 * bottom * bottom, hidden), nn.ReLU(),
+                                   nn.Linear(hidden, features))
+        self.joint = nn.Sequential(nn.Linear(features + style_dim, joint), nn.Tanh(), nn.Linear(joint, 1))
 
     def forward(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         return self.joint(torch.cat([self.image(images), style], dim=-1)).squeeze(-1)
@@ -145,8 +153,11 @@ def mi_estimate(critic: Critic, images: torch.Tensor, style: torch.Tensor) -> to
                             critic.scores(features, negative.flatten(0, 1)))
 
 
-def _reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+def _reparameterise(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    if generator is None:
+        return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+    return mean + torch.exp(0.5 * logvar) * noise.to(mean.device)
 
 
 class GroupedVAE(ReproModule):
@@ -167,6 +178,7 @@ class GroupedVAE(ReproModule):
         lambda0: float = 1.0,
         lambda_rate: float = 0.1,
         mi_target: float = 0.2,
+        lambda_warmup: int = 0,
         critic_steps: int = 3,
         channels: tuple[int, int] = (16, 32),
         head_channels: int = 64,
@@ -175,8 +187,10 @@ class GroupedVAE(ReproModule):
         critic_channels: tuple[int, int, int] = (16, 32, 64),
         critic_hidden: int = 128,
         critic_joint: int = 500,
+        critic_features: int | None = None,
         logvar_bound: float = 5.0,
         nll_samples: int = 10,
+        eval_seed: int = 0,
         svm_max_fit: int | None = None,
         scheduler=None,
         cpu_threads: int | None = None,
@@ -197,6 +211,8 @@ class GroupedVAE(ReproModule):
             raise ConfigError(f"model.lambda0 and model.lambda_rate must be >= 0, got {lambda0}, {lambda_rate}")
         if mi_target <= 0:
             raise ConfigError(f"model.mi_target must be > 0, got {mi_target}")
+        if lambda_warmup < 0:
+            raise ConfigError(f"model.lambda_warmup must be >= 0 iterations, got {lambda_warmup}")
         if critic_steps < 1:
             raise ConfigError(f"model.critic_steps must be >= 1, got {critic_steps}")
         if nll_samples < 1:
@@ -205,7 +221,8 @@ class GroupedVAE(ReproModule):
         self.critic_optimizer_factory = critic_optimizer or optimizer
         self.encoder = Encoder(image_size, content_dim, style_dim, tuple(channels), head_channels, head_hidden, logvar_bound)
         self.decoder = Decoder(image_size, content_dim + style_dim, tuple(channels), head_channels, decoder_hidden)
-        self.critic = Critic(image_size, style_dim, tuple(critic_channels), critic_hidden, critic_joint)
+        self.critic = Critic(image_size, style_dim, tuple(critic_channels), critic_hidden, critic_joint,
+                             critic_features or content_dim)
         self.image_size = image_size
         self.content_dim, self.style_dim = content_dim, style_dim
         self.grouping, self.group_size = grouping, group_size
@@ -213,10 +230,14 @@ class GroupedVAE(ReproModule):
         self.mi = bool(mi)
         self.lambda_rate, self.mi_target = float(lambda_rate), float(mi_target)
         self.critic_steps = int(critic_steps)
+        self.lambda_warmup = int(lambda_warmup)
         self.nll_samples = int(nll_samples)
+        self.eval_seed = int(eval_seed)
+        self._eval_generator: torch.Generator | None = None
         self.svm_max_fit = svm_max_fit
         # the adaptive weight travels with the checkpoint (a resumed run goes on with it)
         self.register_buffer("mi_lambda", torch.tensor(float(lambda0)))
+        self.register_buffer("ae_steps", torch.tensor(0, dtype=torch.long))  # autoencoder iterations done
         self.automatic_optimization = False
         self._codes: dict[int, list[dict[str, torch.Tensor]]] = {}
 
@@ -294,20 +315,23 @@ class GroupedVAE(ReproModule):
             estimate = mi_estimate(self.critic, images, terms["style"])
             weight = float(self.mi_lambda)
             loss = loss + weight * estimate
-            self.mi_lambda.fill_(update_lambda(weight, float(estimate.detach()), self.mi_target, self.lambda_rate))
+            self.mi_lambda.fill_(scheduled_lambda(weight, float(estimate.detach()), self.mi_target, self.lambda_rate,
+                                                  int(self.ae_steps), self.lambda_warmup))
             self.log_dict({"train/mi": estimate.detach(), "train/lambda": self.mi_lambda.clone()},
                           on_step=False, on_epoch=True)
         opt_ae.zero_grad()
         self.manual_backward(loss)
         opt_ae.step()
         opt_critic.zero_grad()
+        self.ae_steps += 1
         self.log_dict({"train/loss": loss.detach(), "train/rec": terms["rec"].detach() / images.shape[1],
                        "train/kl_content": terms["kl_content"].detach(), "train/kl_style": terms["kl_style"].detach()},
                       on_step=False, on_epoch=True, prog_bar=False)
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def importance_weighted_nll(self, images: torch.Tensor, samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def importance_weighted_nll(self, images: torch.Tensor, samples: int | None = None,
+                                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-image NLL estimate, per-image reconstruction NLL at the posterior means), both (B,) in nats.
 
     The group's likelihood p(x_1..x_G) = E_q[p(c) prod_i p(s_i) p(x_i | c, s_i) / (q(c) prod_i q(s_i))],
@@ -318,8 +342,8 @@ class GroupedVAE(ReproModule):
         x = images.flatten(0, 1)
         log_weights = []
         for _ in range(samples):
-            c = _reparameterise(post["group_mean"], post["group_logvar"])
-            s = _reparameterise(post["s_mean"], post["s_logvar"])
+            c = _reparameterise(post["group_mean"], post["group_logvar"], generator)
+            s = _reparameterise(post["s_mean"], post["s_logvar"], generator)
             logits = self.decoder(torch.cat([c.unsqueeze(1).expand(b, g, -1), s], dim=-1).flatten(0, 1))
             log_px = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).view(b, g)
             zeros_c, zeros_s = torch.zeros_like(c), torch.zeros_like(s)
@@ -337,11 +361,13 @@ class GroupedVAE(ReproModule):
 
     def on_test_epoch_start(self) -> None:
         self._codes = {}
+        # the test's own draws, seeded by the run seed: a reused run and a fresh one give the same numbers
+        self._eval_generator = torch.Generator().manual_seed(self.eval_seed)
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
         if "images" in batch:  # test groups: likelihood, and the codes of every member
             images, labels = batch["images"], batch["labels"]
-            nll, rec = self.importance_weighted_nll(images)
+            nll, rec = self.importance_weighted_nll(images, generator=self._eval_generator)
             self.log("test/nll", nll.mean(), add_dataloader_idx=False)
             self.log("test/rec", rec.mean(), add_dataloader_idx=False)
             singles, labels = images.flatten(0, 1), labels.flatten()
@@ -350,8 +376,8 @@ class GroupedVAE(ReproModule):
         c_mean, c_logvar, s_mean, s_logvar = self.encoder(singles)
         self._codes.setdefault(dataloader_idx if "images" not in batch else -1, []).append({
             "content": c_mean.cpu(), "style": s_mean.cpu(), "label": labels.cpu(),
-            "content_sampled": _reparameterise(c_mean, c_logvar).cpu(),
-            "style_sampled": _reparameterise(s_mean, s_logvar).cpu()})
+            "content_sampled": _reparameterise(c_mean, c_logvar, self._eval_generator).cpu(),
+            "style_sampled": _reparameterise(s_mean, s_logvar, self._eval_generator).cpu()})
 
     def on_test_epoch_end(self) -> None:
         if -1 not in self._codes or len(self._codes) < 2:

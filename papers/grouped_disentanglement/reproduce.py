@@ -65,6 +65,10 @@ def reproduce(cfg: DictConfig, plan: DictConfig, results_dir: Path) -> PaperResu
     metrics: dict[str, float] = {}
     for arm in ARMS:
         metrics.update(_summary(arm, runs[arm]))
+        for seed, r in zip(plan.seeds, runs[arm], strict=True):  # per seed: where lambda ended, and the accuracies
+            for metric in ("style_acc", "content_acc", "lambda"):
+                if f"test/{metric}" in r:
+                    metrics[f"{arm}/seed{seed}/{metric}"] = float(r[f"test/{metric}"])
 
     style = {arm: [float(r["test/style_acc"]) for r in runs[arm]] for arm in ARMS}
     content = {arm: [float(r["test/content_acc"]) for r in runs[arm]] for arm in ARMS}
@@ -154,6 +158,16 @@ def _sections(plan, metrics, datamodule, main_g) -> list[str]:
         f"{metrics['content_change/difference']:+.3f} (two-sided p = {metrics['content_change/p_value']:.4f}). "
         f"Test NLL with MI on is {100 * metrics['nll_gap']:+.1f} % of MI off's. Reconstruction NLL of the per-pixel "
         f"marginal: {metrics['rec_marginal']:.1f} nats/image.",
+        "",
+        "Per seed (mean-code SVM accuracies; lambda at the end of training):",
+        "",
+        "| seed | style acc, MI on | style acc, MI off | content acc, MI on | content acc, MI off | final lambda, MI on |",
+        "|---|---|---|---|---|---|",
+        *[f"| {seed} | " + " | ".join(_cell(metrics, f"{arm}/seed{seed}/{m}", 2 if m == "lambda" else 3)
+                                     for m, arm in (("style_acc", "mi_on"), ("style_acc", "mi_off"),
+                                                    ("content_acc", "mi_on"), ("content_acc", "mi_off"),
+                                                    ("lambda", "mi_on"))) + " |"
+          for seed in plan.seeds],
         "",
         f"## Group-size sweep (seeds {list(plan.sweep_seeds)})",
         "",

@@ -16,6 +16,7 @@ from papers.grouped_disentanglement.core import (
     gaussian_log_density,
     kl_standard_normal,
     product_of_gaussians,
+    scheduled_lambda,
     update_lambda,
 )
 
@@ -113,6 +114,25 @@ def test_lambda_stays_non_negative_and_settles_at_the_target():
     assert min(history) >= 0 and len(set(history[-10:])) == 1 and history[-1] == pytest.approx(2.0)
     with pytest.raises(ConfigError, match="mi_target"):
         update_lambda(1.0, 0.1, 0.0, 0.1)
+
+
+def test_lambda_is_held_during_the_warm_up_then_adapts():
+    # an untrained critic's estimate (0) would take lambda from 1 to 0 in 10 steps at rate 0.1;
+    # during the warm-up it is held, whatever the estimate
+    lam, history = 1.0, []
+    for step, estimate in enumerate([0.0] * 20 + [0.4] * 5 + [0.2] * 5):
+        lam = scheduled_lambda(lam, estimate, 0.2, 0.1, step, warmup=20)
+        history.append(lam)
+    assert history[:20] == [1.0] * 20  # held for steps 0..19
+    assert history[24] == pytest.approx(1.5) and history[-1] == pytest.approx(1.5)  # then adapts, settles at I*
+    assert scheduled_lambda(1.0, 0.0, 0.2, 0.1, step=5, warmup=0) == pytest.approx(0.9)  # no warm-up: the author's
+    lam = 0.3
+    for step in range(30):  # after the warm-up an estimate below I* drives it to 0, never below
+        lam = scheduled_lambda(lam, -0.5, 0.2, 0.1, step + 20, warmup=20)
+        assert lam >= 0
+    assert lam == 0
+    with pytest.raises(ConfigError, match="lambda_warmup"):
+        scheduled_lambda(1.0, 0.0, 0.2, 0.1, 0, warmup=-1)
 
 
 def test_critic_pairs_positive_within_group_negative_across_groups():

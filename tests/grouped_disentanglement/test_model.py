@@ -49,6 +49,54 @@ def test_training_step_moves_the_critic_and_lambda_only_with_mi():
     assert float(off.mi_lambda) == 1.0
 
 
+def test_lambda_is_held_for_the_warm_up_iterations_then_adapts():
+    x = _groups(6, 2)
+    model = _model(mi=True, critic_steps=1, lambda_warmup=3, lambda_rate=0.5)
+    for _ in range(3):
+        model.training_step({"images": x}, 0)
+        assert float(model.mi_lambda) == 1.0  # held at lambda0 while the critic learns
+    assert int(model.ae_steps) == 3
+    model.training_step({"images": x}, 0)
+    assert float(model.mi_lambda) != 1.0 and float(model.mi_lambda) >= 0
+    assert "ae_steps" in model.state_dict()  # a resumed run knows where its warm-up stands
+    with pytest.raises(ConfigError, match="lambda_warmup"):
+        _model(lambda_warmup=-1)
+
+
+def _evaluate(model, fit_batches, test_batches):
+    """The test loop as Lightning runs it (labelled singles, then test groups); the logged metrics."""
+    logged = {}
+    model.log = lambda name, value, **k: logged.__setitem__(name, float(value))
+    model.eval()
+    model.on_test_epoch_start()
+    with torch.no_grad():
+        for batch in fit_batches:
+            model.test_step(batch, 0, dataloader_idx=0)
+        for batch in test_batches:
+            model.test_step(batch, 0, dataloader_idx=1)
+    model.on_test_epoch_end()
+    return logged
+
+
+def test_evaluation_draws_are_seeded_apart_from_training():
+    """The test's sampled codes and NLL draws come from the model's own generator (eval_seed): the same
+    weights give the same metrics, whatever the global random state (a reused run or a fresh one)."""
+    model = _model(eval_seed=7, nll_samples=3)
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(40) % 4
+    fit = [{"image": (torch.rand(40, 1, 16, 16, generator=gen) > 0.7).float(), "label": labels}]
+    test = [{"images": (torch.rand(10, 2, 1, 16, 16, generator=gen) > 0.7).float(), "labels": labels[:20].view(10, 2)}]
+    torch.manual_seed(1)
+    first = _evaluate(model, fit, test)
+    torch.manual_seed(2)
+    torch.randn(1000)  # other use of the global generator (training, another run) in between
+    second = _evaluate(model, fit, test)
+    assert set(first) >= {"test/nll", "test/content_sampled_acc", "test/style_sampled_acc", "test/lambda"}
+    assert first == second
+    other = _evaluate(_model(eval_seed=8, nll_samples=3), fit, test)
+    assert other["test/nll"] != first["test/nll"]  # the draws do depend on the evaluation seed
+
+
 def test_mi_estimate_is_finite_and_a_batch_needs_two_groups():
     model = _model()
     style = torch.randn(4, 2, 3)
