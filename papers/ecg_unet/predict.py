@@ -4,7 +4,7 @@ RECORD is a WFDB record (its path with or without `.hea`), or a CSV with one col
 mV, a header row of lead names, or `header=false` for a CSV of numbers only) read at
 `sampling_rate=HZ`. Writes the onsets and offsets of the
 P, QRS and T waves of every lead as CSV (`output=`, default `<record>.waves.csv`) and a strip of
-one lead as PNG (`plot=`, default `<record>.waves.png`; above it the record's own annotation of that
+one lead as PNG (`plot=`, default beside the table: `<output>.png`, or `<record>.waves.png`; above it the record's own annotation of that
 lead when LUDB-style annotation files lie beside a WFDB record). Without `ckpt_path=` it uses the network
 trained on LUDB in `papers/ecg_unet/pretrained/`, once one ships there (ludb_unet.pt + .json).
 """
@@ -146,11 +146,13 @@ def predict(args) -> int:
     waves = model.delineate(signal, sampling_rate)
     stem = Path(args.input).with_suffix("")
     table = write_waves(waves, lead_names, sampling_rate, Path(args.get("output") or f"{stem}.waves.csv"))
+    # the strip goes beside the table: given output=, nothing is written into the record's folder
+    default_plot = table.with_suffix(".png") if args.get("output") else Path(f"{stem}.waves.png")
     annotated = record_annotation(args.input, lead_names[lead])
     figure = plot_strip(signal[lead], sampling_rate, annotated, waves[lead],
                         f"{Path(args.input).name}, lead {lead_names[lead]}: "
                         f"{'annotation (top), ' if annotated is not None else ''}UNet delineation",
-                        Path(args.get("plot") or f"{stem}.waves.png"))
+                        Path(args.get("plot") or default_plot))
     counts = {name: sum(w.kind == kind for lead_waves in waves for w in lead_waves) for kind, name in WAVE_NAMES.items()}
     print(f"{_plural(len(lead_names), 'lead')}, {signal.shape[1] / sampling_rate:.1f} s: " +
           ", ".join(_plural(n, f"{name} wave") for name, n in counts.items()) + f"; wrote {table} and {figure}")

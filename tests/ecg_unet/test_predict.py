@@ -47,6 +47,12 @@ def test_csv_of_leads_at_its_own_rate(trained_quick_ecg, tmp_path):
     assert rate == 250 and names == ["I", "II"] and signal.shape == record.signal.shape
     waves = model.delineate(signal, rate)
     assert len(waves) == 2 and all(w.offset < signal.shape[1] for lead in waves for w in lead)
+    # given output=, the strip goes beside the table and nothing is written into the record's folder
+    result = _run(f"input={path}", "sampling_rate=250", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                  f"output={tmp_path / 'out' / 'waves.csv'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "waves.png").stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ecg.csv", "out"]
 
 
 def test_bad_inputs_are_named(tmp_path):
