@@ -22,7 +22,6 @@ absent; an unreadable file is skipped and named in one warning.
 from __future__ import annotations
 
 import csv
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from common.data import cache_dir
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError, DataUnavailableError
 from common.readers import IMAGE_SUFFIXES, read_idx_pair, read_image_folder, read_rgb_images
+from common.skipped import warn_skipped
 
 SOURCES = ("cifar10", "mnist", "fashion_mnist", "digits")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -219,9 +219,7 @@ def read_folder_to_score(root: Path, source: str, size: int) -> Images:
                 skipped.append(str(err))
                 continue
             labels.append(classes.index(folder.name))
-    if skipped:
-        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-        warnings.warn(f"{len(skipped)} file(s) skipped: {shown}", stacklevel=2)
+    warn_skipped(skipped)
     if not images:
         raise DataError(f"{root} holds no readable image in a class folder ({', '.join(classes)})")
     return _as_tensors(np.stack(images), labels)

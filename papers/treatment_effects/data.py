@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from common.data import cache_dir, download
 from common.datamodule import ReproDataModule
 from common.errors import ConfigError, DataError
+from common.skipped import warn_skipped
 
 IHDP_COVARIATES = tuple(f"x{i}" for i in range(1, 26))
 IHDP_COLUMNS = ("treatment", "y_factual", "y_cfactual", "mu0", "mu1", *IHDP_COVARIATES)
@@ -431,22 +432,9 @@ def replication_batch(
     }
 
 
-class _RepeatedBatch(Dataset):
-    """The same full-replication batch `repeats` times: one epoch = `repeats` full-batch steps."""
-
-    def __init__(self, batch: dict, repeats: int):
-        self.batch = batch
-        self.repeats = repeats
-
-    def __len__(self) -> int:
-        return self.repeats
-
-    def __getitem__(self, index: int) -> dict:
-        return self.batch
-
-
 class _Batches(Dataset):
-    """One full-replication batch per item: a folder of replications scored one per test step."""
+    """Whole-replication batches, one per item: the same batch `steps_per_epoch` times makes a training
+    epoch of full-batch steps; a folder of replications is scored one per test step."""
 
     def __init__(self, batches: list[dict]):
         self.batches = batches
@@ -465,7 +453,7 @@ def _replication_number(path: Path, position: int) -> int:
 
 
 def _unwrap(items: list[dict]) -> dict:
-    """Collate for loaders of `_RepeatedBatch`: each item is already a whole batch."""
+    """Collate for loaders of `_Batches`: each item is already a whole batch."""
     return items[0]
 
 
@@ -540,9 +528,7 @@ class TreatmentEffectDataModule(ReproDataModule):
                 batches.append(replication_batch(replication, self._training_units(replication, _replication_number(path, position))))
             except DataError as err:
                 skipped.append(str(err))
-        if skipped:
-            shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-            warnings.warn(f"{len(skipped)} file(s) skipped: {shown}", stacklevel=2)
+        warn_skipped(skipped)
         if not batches:
             raise DataError(f"{self.root} holds no readable IHDP-layout .csv file ({len(files)} .csv file(s) found)")
         return _Batches(batches)
@@ -553,7 +539,7 @@ class TreatmentEffectDataModule(ReproDataModule):
         held_out = validation_units(self.train_mask, self.data.t, self.validation_fraction,
                                     seed=self.split_seed * 100_003 + self.replication + 1)
         self.batch = replication_batch(self.data, self.train_mask, held_out)
-        return _RepeatedBatch(self.batch, self.steps_per_epoch), None, _RepeatedBatch(self.batch, 1)
+        return _Batches([self.batch] * self.steps_per_epoch), None, _Batches([self.batch])
 
     def train_dataloader(self) -> DataLoader:
         # Every item is the same full batch, so the base's (seed, epoch)-ordered sampler has nothing to order.

@@ -41,7 +41,7 @@ from common import run
 from common.errors import ConfigError, DataError
 from papers.treatment_effects.data import (
     Replication,
-    _RepeatedBatch,
+    _Batches,
     _unwrap,
     replication_batch,
     validation_units,
@@ -215,7 +215,7 @@ def fit_effects(x: np.ndarray, t: np.ndarray, y: np.ndarray, seed: int = 0, keep
     train = np.ones(units, dtype=bool)
     held_out = validation_units(train, t, settings["validation_fraction"], seed=seed + 1)
     batch = replication_batch(replication, train, held_out)
-    loader = DataLoader(_RepeatedBatch(batch, settings["steps_per_epoch"]), batch_size=1, shuffle=False, collate_fn=_unwrap)
+    loader = DataLoader(_Batches([batch] * settings["steps_per_epoch"]), batch_size=1, shuffle=False, collate_fn=_unwrap)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=settings["max_epochs"], deterministic=True,
                              logger=False, enable_checkpointing=False, enable_model_summary=False,
