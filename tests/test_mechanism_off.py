@@ -40,14 +40,7 @@ TINY_TEST_OVERRIDES = {paper: ["logger=none"] for paper in
                        ("curvature_generalization", "gin", "grouped_disentanglement")}
 
 
-# Papers whose variants run in a folder of their own: csiszar_cramer_rao's reproduce.py reads each
-# learned-estimator run's train/loss, which the metrics of a reused run lack (KeyError), so it cannot
-# reuse its tiny test's run.
-OWN_FOLDER = {"csiszar_cramer_rao"}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("paper", "variant"), VARIANTS)
-def test_mechanism_off_fails_its_claims(tiny_dirs, tmp_path, paper, variant):
-    folder = tmp_path if paper in OWN_FOLDER else tiny_dirs(paper)
-    assert_mechanism_off_fails(paper, variant, folder, QUICKER.get(paper, []), TINY_TEST_OVERRIDES.get(paper, []))
+def test_mechanism_off_fails_its_claims(tiny_dirs, paper, variant):
+    assert_mechanism_off_fails(paper, variant, tiny_dirs(paper), QUICKER.get(paper, []), TINY_TEST_OVERRIDES.get(paper, []))

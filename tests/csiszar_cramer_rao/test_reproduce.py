@@ -8,7 +8,8 @@ PAPER = "csiszar_cramer_rao"
 
 
 @pytest.mark.slow
-def test_tiny_reproduce_passes(tmp_path):
+def test_tiny_reproduce_passes(tiny_dirs):
+    tmp_path = tiny_dirs(PAPER)  # shared with the mechanism-off variant (tests/test_mechanism_off.py)
     summary, _ = reproduce_tiny(PAPER, tmp_path)
     for name in ("crb_vs_alpha.png", "metric_vs_theta.png"):
         assert 10_000 < (tmp_path / name).stat().st_size < 300_000
